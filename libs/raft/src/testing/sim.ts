@@ -1,0 +1,665 @@
+import {
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Message,
+  NodeId,
+  RaftCore,
+  RaftError,
+  Ready,
+  SessionTable,
+  SessionTableSnapshot,
+  SnapshotMeta,
+} from '../core';
+import { checkLinearizability, Operation } from './linearizability';
+import { KvInput, kvModel, KvOutput } from './kv-model';
+import { EventQueue, Rng } from './rng';
+
+/**
+ * A deterministic simulation of a Raft cluster: virtual time, a seeded network that drops, delays,
+ * duplicates, reorders and partitions messages, nodes that crash and restart from what they persisted,
+ * membership changes and leadership transfers, and clients that write and read all the while.
+ * Safety invariants are checked after every event; linearizability and liveness at the end.
+ */
+export interface SimOptions {
+  seed: number;
+  /** Virtual ms of the faulty phase. */
+  faultMs?: number;
+  /** Virtual ms after healing within which the cluster must be live again. */
+  healMs?: number;
+  clients?: number;
+  trace?: boolean;
+}
+
+export interface SimResult {
+  seed: number;
+  violations: string[];
+  trace: string[];
+  stats: {
+    events: number;
+    messages: number;
+    ops: number;
+    okWrites: number;
+    okReads: number;
+    unknown: number;
+    elections: number;
+    crashes: number;
+    snapshotsSent: number;
+    confChanges: number;
+    finalCommit: number;
+  };
+}
+
+const TICK_MS = 10;
+const COMPACTION_THRESHOLD = 40;
+const CLIENT_TIMEOUT_MS = 600;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Disk {
+  hardState: HardState;
+  snapshot: SnapshotMeta;
+  snapshotData: Uint8Array;
+  entries: Entry[];
+}
+
+interface Command {
+  client: string;
+  seq: number;
+  ackedBelow: number;
+  op: KvInput;
+}
+
+type Reply = { ok: true; value: string } | { ok: false; leaderHint: NodeId | null };
+
+interface StateMachineSnapshot {
+  kv: [string, string][];
+  sessions: SessionTableSnapshot<string>;
+}
+
+class SimNode {
+  core: RaftCore | null = null;
+  incarnation = 0;
+  busy = false;
+  kv = new Map<string, string>();
+  sessions = new SessionTable<string>({ maxSessions: 64, maxResponsesPerClient: 4 });
+  /** Proposals made here, by index, waiting for their apply. */
+  pendingWrites = new Map<number, { term: number; reply: (r: Reply) => void }>();
+  pendingReads = new Map<number, { key: string; reply: (r: Reply) => void }>();
+  /** Read states whose index is not yet applied. */
+  readsAwaitingApply: { index: number; requestId: number }[] = [];
+  incoming: Uint8Array | null = null;
+  nextReadId = 1;
+
+  constructor(
+    readonly id: NodeId,
+    public disk: Disk,
+  ) {}
+
+  get alive(): boolean {
+    return this.core !== null;
+  }
+}
+
+export class Simulation {
+  private readonly rng: Rng;
+  private readonly netRng: Rng;
+  private readonly queue = new EventQueue<() => void>();
+  private now = 0;
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly violations: string[] = [];
+  private readonly traceLines: string[] = [];
+  private readonly opts: Required<SimOptions>;
+  /** Directed links that drop everything (partitions, one-way loss). */
+  private readonly blocked = new Set<string>();
+  private dropRate = 0;
+  private dupRate = 0;
+  private maxDelay = 5;
+  private healed = false;
+  private nextNodeNumber: number;
+
+  // invariant state
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly entryAt = new Map<string, { entry: Entry; prevTerm: number }>();
+  private readonly committed = new Map<number, Entry>();
+
+  // history
+  private readonly history: Operation<KvInput, KvOutput>[] = [];
+  private readonly stats: SimResult['stats'] = {
+    events: 0,
+    messages: 0,
+    ops: 0,
+    okWrites: 0,
+    okReads: 0,
+    unknown: 0,
+    elections: 0,
+    crashes: 0,
+    snapshotsSent: 0,
+    confChanges: 0,
+    finalCommit: 0,
+  };
+  private lastWriteOkAt = -1;
+
+  constructor(options: SimOptions) {
+    this.opts = { faultMs: 8000, healMs: 6000, clients: 4, trace: false, ...options };
+    const root = new Rng(options.seed);
+    this.rng = root.fork();
+    this.netRng = root.fork();
+    const n = this.rng.chance(0.5) ? 3 : 5;
+    const conf: ConfState = { voters: [], learners: [], addresses: {} };
+    for (let i = 1; i <= n; i++) conf.voters.push(`n${i}`);
+    for (const id of conf.voters) this.addNode(id, conf);
+    this.nextNodeNumber = n + 1;
+  }
+
+  run(): SimResult {
+    try {
+      this.start();
+      const end = this.opts.faultMs + this.opts.healMs;
+      while (this.violations.length === 0) {
+        const ev = this.queue.pop();
+        if (ev === undefined || ev.time > end) break;
+        this.now = ev.time;
+        this.stats.events++;
+        ev.item();
+      }
+      if (this.violations.length === 0) this.finalChecks();
+    } catch (err) {
+      this.violation(`exception: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+    return { seed: this.opts.seed, violations: this.violations, trace: this.traceLines, stats: this.stats };
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  private addNode(id: NodeId, conf: ConfState): SimNode {
+    const disk: Disk = {
+      hardState: { term: 0, vote: null, commit: 0 },
+      snapshot: { index: 0, term: 0, conf, size: 0 },
+      snapshotData: new Uint8Array(0),
+      entries: [],
+    };
+    const node = new SimNode(id, disk);
+    this.nodes.set(id, node);
+    this.boot(node);
+    return node;
+  }
+
+  private start(): void {
+    for (let c = 0; c < this.opts.clients; c++) this.startClient(c);
+    this.scheduleFault(this.rng.int(200, 800));
+    this.at(this.opts.faultMs, () => this.heal());
+  }
+
+  private at(time: number, fn: () => void): void {
+    this.queue.push(time, fn);
+  }
+
+  private trace(line: string): void {
+    if (this.opts.trace) this.traceLines.push(`${String(this.now).padStart(6)}ms ${line}`);
+  }
+
+  private violation(what: string): void {
+    this.violations.push(`t=${this.now}ms ${what}`);
+    this.trace(`VIOLATION ${what}`);
+  }
+
+  // ---------------------------------------------------------------- node lifecycle
+
+  private boot(node: SimNode): void {
+    node.incarnation++;
+    const rng = this.rng.fork();
+    const disk = node.disk;
+    node.core = new RaftCore(
+      { id: node.id, electionTicks: [15, 30], heartbeatTicks: 5, random: () => rng.next(), snapshotChunkSize: 256, maxInflight: 8, maxAppendBytes: 2048 },
+      { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice() },
+    );
+    this.restoreStateMachine(node, disk.snapshotData);
+    node.pendingWrites.clear();
+    node.pendingReads.clear();
+    node.readsAwaitingApply = [];
+    node.incoming = null;
+    node.busy = false;
+    const inc = node.incarnation;
+    const tick = (): void => {
+      if (node.incarnation !== inc || node.core === null) return;
+      node.core.tick();
+      this.afterEvent(node);
+      this.at(this.now + TICK_MS, tick);
+    };
+    this.at(this.now + this.rng.int(1, TICK_MS), tick);
+  }
+
+  private crash(node: SimNode): void {
+    if (!node.alive) return;
+    this.trace(`${node.id} CRASH (term ${node.core!.term}, ${node.core!.role})`);
+    this.stats.crashes++;
+    node.core = null;
+    node.incarnation++;
+    node.pendingWrites.clear();
+    node.pendingReads.clear();
+  }
+
+  private restart(node: SimNode): void {
+    if (node.alive) return;
+    this.trace(`${node.id} RESTART from disk (term ${node.disk.hardState.term}, snapshot ${node.disk.snapshot.index}, ${node.disk.entries.length} entries)`);
+    this.boot(node);
+    this.afterEvent(node);
+  }
+
+  // ---------------------------------------------------------------- the driver (what the runtime does for real)
+
+  private afterEvent(node: SimNode): void {
+    const core = node.core;
+    if (core === null) return;
+    this.checkNode(node);
+    if (node.busy || !core.hasReady()) return;
+    const rd = core.ready();
+    node.busy = true;
+    if (rd.softState !== null) {
+      this.trace(`${node.id} ${rd.softState.role} term ${core.term} leader ${rd.softState.leaderId ?? '-'}`);
+      if (rd.softState.role === 'leader') this.stats.elections++;
+    }
+    this.checkReady(node, rd);
+    for (const chunk of rd.snapshotChunks) {
+      if (chunk.offset === 0) node.incoming = new Uint8Array(chunk.meta.size);
+      node.incoming!.set(chunk.data, chunk.offset);
+    }
+    for (const m of rd.messages) this.send(node, m);
+    const inc = node.incarnation;
+    const finish = (): void => {
+      if (node.incarnation !== inc || node.core === null) return;
+      this.persist(node, rd);
+      for (const m of rd.messagesAfterPersist) this.send(node, m);
+      if (rd.snapshot !== null) this.restoreStateMachine(node, node.disk.snapshotData);
+      for (const e of rd.committed) this.apply(node, e);
+      for (const rs of rd.readStates) this.onReadState(node, rs.requestId, rs.index);
+      this.serveReads(node);
+      node.core.advance(rd);
+      node.busy = false;
+      this.maybeSnapshot(node);
+      this.afterEvent(node);
+    };
+    const mustSync = rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null;
+    if (mustSync) this.at(this.now + this.rng.int(0, 3), finish);
+    else finish();
+  }
+
+  private persist(node: SimNode, rd: Ready): void {
+    const disk = node.disk;
+    if (rd.snapshot !== null) {
+      const meta = rd.snapshot;
+      const at = disk.entries.find((e) => e.index === meta.index);
+      disk.entries = at !== undefined && at.term === meta.term ? disk.entries.filter((e) => e.index > meta.index) : [];
+      disk.snapshot = meta;
+      disk.snapshotData = node.incoming!;
+      node.incoming = null;
+    }
+    if (rd.entries.length > 0) {
+      const first = rd.entries[0].index;
+      disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
+    }
+    if (rd.hardState !== null) disk.hardState = { ...rd.hardState };
+  }
+
+  private maybeSnapshot(node: SimNode): void {
+    const core = node.core!;
+    const applied = core.log.applied;
+    if (applied - node.disk.snapshot.index < COMPACTION_THRESHOLD) return;
+    const data = encoder.encode(JSON.stringify(this.stateMachineSnapshot(node)));
+    const meta: SnapshotMeta = { index: applied, term: core.log.term(applied), conf: core.confAt(applied), size: data.length };
+    node.disk.snapshot = meta;
+    node.disk.snapshotData = data;
+    node.disk.entries = node.disk.entries.filter((e) => e.index > applied);
+    core.compact(meta);
+  }
+
+  private stateMachineSnapshot(node: SimNode): StateMachineSnapshot {
+    return { kv: [...node.kv].sort(), sessions: node.sessions.toSnapshot() };
+  }
+
+  private restoreStateMachine(node: SimNode, data: Uint8Array): void {
+    node.kv = new Map();
+    node.sessions = new SessionTable<string>({ maxSessions: 64, maxResponsesPerClient: 4 });
+    if (data.length === 0) return;
+    const snap = JSON.parse(decoder.decode(data)) as StateMachineSnapshot;
+    node.kv = new Map(snap.kv);
+    node.sessions.restore(snap.sessions);
+  }
+
+  private apply(node: SimNode, e: Entry): void {
+    let result: string | null = null;
+    if (e.type === EntryType.Normal) {
+      const cmd = JSON.parse(decoder.decode(e.data)) as Command;
+      const seen = node.sessions.lookup(cmd.client, cmd.seq, cmd.ackedBelow);
+      if (seen.kind === 'duplicate') result = seen.response;
+      else if (seen.kind === 'new') {
+        const cur = node.kv.get(cmd.op.key) ?? '';
+        if (cmd.op.kind === 'put') {
+          node.kv.set(cmd.op.key, cmd.op.value!);
+          result = '';
+        } else {
+          result = cur + cmd.op.value!;
+          node.kv.set(cmd.op.key, result);
+        }
+        node.sessions.record(cmd.client, cmd.seq, result, e.index);
+      }
+    }
+    const pending = node.pendingWrites.get(e.index);
+    if (pending !== undefined) {
+      node.pendingWrites.delete(e.index);
+      if (pending.term === e.term && result !== null) pending.reply({ ok: true, value: result });
+      else pending.reply({ ok: false, leaderHint: node.core!.leaderId });
+    }
+  }
+
+  private onReadState(node: SimNode, requestId: number, index: number): void {
+    if (index < 0) {
+      node.pendingReads.get(requestId)?.reply({ ok: false, leaderHint: node.core!.leaderId });
+      node.pendingReads.delete(requestId);
+      return;
+    }
+    node.readsAwaitingApply.push({ index, requestId });
+  }
+
+  private serveReads(node: SimNode): void {
+    const applied = node.core!.log.applied;
+    node.readsAwaitingApply = node.readsAwaitingApply.filter((r) => {
+      if (r.index > applied) return true;
+      const read = node.pendingReads.get(r.requestId);
+      node.pendingReads.delete(r.requestId);
+      read?.reply({ ok: true, value: node.kv.get(read.key) ?? '' });
+      return false;
+    });
+  }
+
+  // ---------------------------------------------------------------- network
+
+  private send(from: SimNode, m: Message): void {
+    this.stats.messages++;
+    if (m.type === 'snapshot') {
+      // The driver fills chunk bytes from its snapshot store; the core only chose the range.
+      if (from.disk.snapshot.index !== m.meta.index) return;
+      m = { ...m, data: from.disk.snapshotData.subarray(m.offset, m.offset + m.length) };
+      if (m.offset === 0) this.stats.snapshotsSent++;
+    }
+    const link = `${m.from}>${m.to}`;
+    if (this.blocked.has(link) || this.netRng.chance(this.dropRate)) return;
+    const copies = this.netRng.chance(this.dupRate) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      this.at(this.now + this.netRng.int(1, this.maxDelay), () => {
+        const to = this.nodes.get(m.to);
+        if (to === undefined || to.core === null || this.blocked.has(link)) return;
+        to.core.step(m);
+        this.afterEvent(to);
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- clients
+
+  private startClient(c: number): void {
+    const rng = this.rng.fork();
+    const client = `c${c}`;
+    let seq = 0;
+    let target: NodeId = rng.pick([...this.nodes.keys()]);
+    const next = (): void => {
+      if (this.now >= this.opts.faultMs + this.opts.healMs - CLIENT_TIMEOUT_MS) return;
+      const key = `k${rng.int(0, 2)}`;
+      const r = rng.next();
+      const input: KvInput = r < 0.5 ? { kind: 'get', key } : r < 0.8 ? { kind: 'append', key, value: `${c}.${seq + 1};` } : { kind: 'put', key, value: `${c}.${seq + 1};` };
+      const op: Operation<KvInput, KvOutput> = { clientId: c, input, output: undefined, call: this.now, ret: Infinity };
+      this.history.push(op);
+      this.stats.ops++;
+      if (input.kind !== 'get') seq++;
+      const cmd: Command = { client, seq, ackedBelow: seq, op: input };
+      let done = false;
+      let attempt = 0;
+      const tryOnce = (): void => {
+        if (done) return;
+        const myAttempt = ++attempt;
+        const node = this.nodes.get(target)!;
+        const answer = (reply: Reply): void => {
+          this.at(this.now + rng.int(1, 3), () => {
+            if (done || (myAttempt !== attempt && !reply.ok)) return;
+            if (reply.ok) {
+              done = true;
+              op.ret = this.now;
+              op.output = { value: reply.value };
+              if (input.kind === 'get') this.stats.okReads++;
+              else {
+                this.stats.okWrites++;
+                this.lastWriteOkAt = this.now;
+              }
+              this.trace(`client ${c} ok ${describe(input)} -> ${JSON.stringify(op.output.value)} via ${node.id}`);
+              this.at(this.now + rng.int(1, 20), next);
+            } else {
+              target = reply.leaderHint !== null && this.nodes.has(reply.leaderHint) ? reply.leaderHint : rng.pick([...this.nodes.keys()]);
+              this.at(this.now + rng.int(5, 20), tryOnce);
+            }
+          });
+        };
+        this.at(this.now + rng.int(1, 3), () => this.clientRequest(node, input, cmd, answer));
+        this.at(this.now + CLIENT_TIMEOUT_MS, () => {
+          if (done || myAttempt !== attempt) return;
+          target = rng.pick([...this.nodes.keys()]);
+          tryOnce();
+        });
+      };
+      tryOnce();
+    };
+    this.at(rng.int(0, 50), next);
+  }
+
+  private clientRequest(node: SimNode, input: KvInput, cmd: Command, answer: (r: Reply) => void): void {
+    const core = node.core;
+    if (core === null) return; // a dead node never answers
+    if (input.kind === 'get') {
+      const requestId = node.nextReadId++;
+      node.pendingReads.set(requestId, { key: input.key, reply: answer });
+      core.readIndex(requestId);
+      this.afterEvent(node);
+      return;
+    }
+    try {
+      const pos = core.propose(encoder.encode(JSON.stringify(cmd)));
+      node.pendingWrites.get(pos.index)?.reply({ ok: false, leaderHint: null });
+      node.pendingWrites.set(pos.index, { term: pos.term, reply: answer });
+      this.afterEvent(node);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      answer({ ok: false, leaderHint: core.leaderId });
+    }
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private scheduleFault(at: number): void {
+    if (at >= this.opts.faultMs) return;
+    this.at(at, () => {
+      if (this.healed) return;
+      this.injectFault();
+      this.scheduleFault(this.now + this.rng.int(100, 1200));
+    });
+  }
+
+  private liveIds(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.alive).map((n) => n.id);
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.core?.role === 'leader' && (best === undefined || n.core.term > best.core!.term)) best = n;
+    }
+    return best;
+  }
+
+  private injectFault(): void {
+    const ids = [...this.nodes.keys()];
+    const r = this.rng.next();
+    if (r < 0.15) {
+      const side = this.rng.shuffle(ids.slice()).slice(0, this.rng.int(1, Math.floor(ids.length / 2)));
+      this.partition(side);
+      this.trace(`FAULT partition [${side}] | rest`);
+    } else if (r < 0.22) {
+      const l = this.leader();
+      if (l !== undefined) {
+        this.partition([l.id]);
+        this.trace(`FAULT isolate leader ${l.id}`);
+      }
+    } else if (r < 0.3) {
+      const a = this.rng.pick(ids);
+      const b = this.rng.pick(ids.filter((x) => x !== a));
+      this.blocked.add(`${a}>${b}`);
+      this.trace(`FAULT one-way loss ${a} -> ${b}`);
+    } else if (r < 0.42) {
+      this.blocked.clear();
+      this.trace('FAULT heal partitions');
+    } else if (r < 0.55) {
+      const live = this.liveIds();
+      if (live.length > 0) this.crash(this.nodes.get(this.rng.pick(live))!);
+    } else if (r < 0.58) {
+      for (const n of this.nodes.values()) this.crash(n);
+      this.trace('FAULT crash all');
+    } else if (r < 0.72) {
+      const dead = [...this.nodes.values()].filter((n) => !n.alive);
+      if (dead.length > 0) this.restart(this.rng.pick(dead));
+    } else if (r < 0.8) {
+      this.dropRate = this.rng.pick([0, 0.01, 0.05, 0.2]);
+      this.dupRate = this.rng.pick([0, 0.02, 0.1]);
+      this.maxDelay = this.rng.pick([2, 5, 20, 60]);
+      this.trace(`FAULT network drop ${this.dropRate} dup ${this.dupRate} delay <= ${this.maxDelay}ms`);
+    } else if (r < 0.9) {
+      this.changeMembership();
+    } else {
+      const l = this.leader();
+      if (l !== undefined) {
+        const voters = l.core!.conf.voters.filter((v) => v !== l.id);
+        if (voters.length > 0) {
+          const to = this.rng.pick(voters);
+          this.trace(`FAULT transfer leadership ${l.id} -> ${to}`);
+          l.core!.transferLeadership(to);
+          this.afterEvent(l);
+        }
+      }
+    }
+  }
+
+  private partition(side: NodeId[]): void {
+    this.blocked.clear();
+    for (const a of this.nodes.keys()) {
+      for (const b of this.nodes.keys()) {
+        if (side.includes(a) !== side.includes(b)) this.blocked.add(`${a}>${b}`);
+      }
+    }
+  }
+
+  private changeMembership(): void {
+    const l = this.leader();
+    if (l === undefined) return;
+    const core = l.core!;
+    const conf = core.conf;
+    try {
+      if (conf.voters.length + conf.learners.length < 6 && (conf.voters.length < 4 || this.rng.chance(0.5))) {
+        const id = `n${this.nextNodeNumber++}`;
+        core.proposeConfChange({ type: 'addLearner', id, address: `sim://${id}` });
+        this.trace(`FAULT add learner ${id} via ${l.id}`);
+        this.addNode(id, { voters: [], learners: [], addresses: {} });
+        if (this.blocked.size > 0) this.partition([]);
+      } else if (conf.voters.length > 3) {
+        const victim = this.rng.pick(conf.voters);
+        core.proposeConfChange({ type: 'remove', id: victim });
+        this.trace(`FAULT remove ${victim} via ${l.id}`);
+      } else return;
+      this.stats.confChanges++;
+      this.afterEvent(l);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      this.trace(`membership change refused: ${err.message}`);
+    }
+  }
+
+  private heal(): void {
+    this.healed = true;
+    this.blocked.clear();
+    this.dropRate = 0;
+    this.dupRate = 0;
+    this.maxDelay = 5;
+    for (const n of this.nodes.values()) this.restart(n);
+    this.trace('HEAL: all links up, all nodes running');
+  }
+
+  // ---------------------------------------------------------------- invariants
+
+  private checkNode(node: SimNode): void {
+    const core = node.core!;
+    if (core.role === 'leader') {
+      const prev = this.leaderOfTerm.get(core.term);
+      if (prev === undefined) {
+        this.leaderOfTerm.set(core.term, node.id);
+        this.checkLeaderCompleteness(node);
+      } else if (prev !== node.id) {
+        this.violation(`election safety: ${prev} and ${node.id} both leader in term ${core.term}`);
+      }
+    }
+    if (core.log.commit > core.log.lastIndex()) this.violation(`${node.id} commit ${core.log.commit} beyond last index ${core.log.lastIndex()}`);
+  }
+
+  private checkLeaderCompleteness(node: SimNode): void {
+    const log = node.core!.log;
+    for (const [index, entry] of this.committed) {
+      if (index <= log.snapshot.index) continue;
+      if (log.entry(index) !== entry) {
+        this.violation(`leader completeness: leader ${node.id} (term ${node.core!.term}) lacks committed entry ${index}/${entry.term}`);
+        return;
+      }
+    }
+  }
+
+  private checkReady(node: SimNode, rd: Ready): void {
+    const log = node.core!.log;
+    for (const e of rd.entries) {
+      const key = `${e.index}:${e.term}`;
+      const prevTerm = log.term(e.index - 1);
+      const seen = this.entryAt.get(key);
+      if (seen === undefined) {
+        this.entryAt.set(key, { entry: e, prevTerm });
+      } else if (seen.entry !== e) {
+        this.violation(`log matching: two different entries at index ${e.index} term ${e.term} (${node.id})`);
+      } else if (seen.prevTerm !== prevTerm && prevTerm !== -1) {
+        this.violation(`log matching: entry ${key} follows term ${prevTerm} on ${node.id} but term ${seen.prevTerm} elsewhere`);
+      }
+    }
+    for (const e of rd.committed) {
+      const c = this.committed.get(e.index);
+      if (c === undefined) this.committed.set(e.index, e);
+      else if (c !== e) {
+        this.violation(`state machine safety: ${node.id} applies ${e.index}/${e.term}, another node applied ${c.index}/${c.term}`);
+      }
+      if (e.index > node.core!.log.commit) this.violation(`${node.id} applies ${e.index} beyond its commit ${node.core!.log.commit}`);
+    }
+  }
+
+  private finalChecks(): void {
+    const healAt = this.opts.faultMs;
+    const leader = this.leader();
+    if (leader === undefined) this.violation('liveness: no leader at the end of the heal period');
+    if (this.lastWriteOkAt < healAt) this.violation(`liveness: no write succeeded within ${this.opts.healMs}ms of healing`);
+    for (const op of this.history) if (op.ret === Infinity) this.stats.unknown++;
+    this.stats.finalCommit = leader?.core?.log.commit ?? 0;
+    // Every replica that has applied the same prefix holds the same state.
+    const res = checkLinearizability(kvModel, this.history, { timeoutMs: 20_000 });
+    if (res.verdict === 'illegal') this.violation(`linearizability: ${res.details ?? ''}`);
+    else if (res.verdict === 'timeout') this.violation('linearizability: checker timed out');
+  }
+}
+
+function describe(input: KvInput): string {
+  return input.kind === 'get' ? `get ${input.key}` : `${input.kind} ${input.key} ${input.value}`;
+}
+
+export function runSeed(seed: number, options: Omit<SimOptions, 'seed'> = {}): SimResult {
+  return new Simulation({ seed, ...options }).run();
+}
