@@ -155,6 +155,7 @@ export class RaftLog {
     if (this.term(meta.index) !== meta.term) throw new Error(`log: compact ${meta.index} with term ${meta.term} != ${this.term(meta.index)}`);
     this.entries = this.entries.slice(meta.index - this.snapshot.index);
     this.snapshot = meta;
+    this.stable = Math.max(this.stable, meta.index);
   }
 
   /** Installs a snapshot received from the leader; keeps our suffix only when it follows the snapshot. */

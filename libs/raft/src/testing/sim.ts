@@ -53,7 +53,7 @@ export interface SimResult {
 
 const TICK_MS = 10;
 const COMPACTION_THRESHOLD = 40;
-const CLIENT_TIMEOUT_MS = 600;
+const CLIENT_TIMEOUT_MS = 300;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -91,6 +91,12 @@ class SimNode {
   readsAwaitingApply: { index: number; requestId: number }[] = [];
   incoming: Uint8Array | null = null;
   nextReadId = 1;
+  /** What the state machine has applied (the core's `log.applied` is what it handed out, which runs ahead). */
+  applied = 0;
+  /** Paused (as by SIGSTOP) until this virtual time: nothing it receives is processed before then. */
+  pausedUntil = 0;
+  /** Commit index up to which the invariant checker has recorded this node's committed entries. */
+  checkedCommit = 0;
 
   constructor(
     readonly id: NodeId,
@@ -117,12 +123,18 @@ export class Simulation {
   private dupRate = 0;
   private maxDelay = 5;
   private healed = false;
+  /** While set, a node that just became leader is crashed within a few ms with this probability. */
+  private leaderKillRate = 0;
+  private churn = false;
+  private readonly coreTuning: { maxAppendBytes: number; maxInflight: number };
   private nextNodeNumber: number;
 
   // invariant state
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly entryAt = new Map<string, { entry: Entry; prevTerm: number }>();
   private readonly committed = new Map<number, Entry>();
+  /** Key-value state of the first replica that reached each snapshot index. */
+  private readonly stateAt = new Map<number, string>();
 
   // history
   private readonly history: Operation<KvInput, KvOutput>[] = [];
@@ -146,7 +158,18 @@ export class Simulation {
     const root = new Rng(options.seed);
     this.rng = root.fork();
     this.netRng = root.fork();
-    const n = this.rng.chance(0.5) ? 3 : 5;
+    this.coreTuning = { maxAppendBytes: this.rng.pick([64, 512, 4096]), maxInflight: this.rng.pick([1, 4, 16]) };
+    let n = this.rng.chance(0.5) ? 3 : 5;
+    if (this.rng.chance(0.25)) {
+      // Churn profile: leaders die within milliseconds of election on a lossy network, one entry per
+      // append, so that entries of several terms pile up at the same indexes (the Figure 8 shape).
+      n = 3;
+      this.churn = true;
+      this.leaderKillRate = 0.7;
+      this.dropRate = 0.1;
+      this.maxDelay = 20;
+      this.coreTuning = { maxAppendBytes: 1, maxInflight: 1 };
+    }
     const conf: ConfState = { voters: [], learners: [], addresses: {} };
     for (let i = 1; i <= n; i++) conf.voters.push(`n${i}`);
     for (const id of conf.voters) this.addNode(id, conf);
@@ -212,10 +235,12 @@ export class Simulation {
     const rng = this.rng.fork();
     const disk = node.disk;
     node.core = new RaftCore(
-      { id: node.id, electionTicks: [15, 30], heartbeatTicks: 5, random: () => rng.next(), snapshotChunkSize: 256, maxInflight: 8, maxAppendBytes: 2048 },
+      { id: node.id, electionTicks: [15, 30], heartbeatTicks: 5, random: () => rng.next(), snapshotChunkSize: 256, ...this.coreTuning },
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice() },
     );
     this.restoreStateMachine(node, disk.snapshotData);
+    node.applied = disk.snapshot.index;
+    node.checkedCommit = 0;
     node.pendingWrites.clear();
     node.pendingReads.clear();
     node.readsAwaitingApply = [];
@@ -224,11 +249,21 @@ export class Simulation {
     const inc = node.incarnation;
     const tick = (): void => {
       if (node.incarnation !== inc || node.core === null) return;
+      if (this.now < node.pausedUntil) {
+        this.at(node.pausedUntil, tick);
+        return;
+      }
       node.core.tick();
       this.afterEvent(node);
       this.at(this.now + TICK_MS, tick);
     };
     this.at(this.now + this.rng.int(1, TICK_MS), tick);
+  }
+
+  /** Runs `fn` now, or when the node resumes if it is paused (its kernel buffers what arrives meanwhile). */
+  private whenRunning(node: SimNode, fn: () => void): void {
+    if (this.now < node.pausedUntil) this.at(node.pausedUntil + 1, fn);
+    else fn();
   }
 
   private crash(node: SimNode): void {
@@ -259,7 +294,18 @@ export class Simulation {
     node.busy = true;
     if (rd.softState !== null) {
       this.trace(`${node.id} ${rd.softState.role} term ${core.term} leader ${rd.softState.leaderId ?? '-'}`);
-      if (rd.softState.role === 'leader') this.stats.elections++;
+      if (rd.softState.role === 'leader') {
+        this.stats.elections++;
+        if (!this.healed && this.rng.chance(this.leaderKillRate)) {
+          const inc = node.incarnation;
+          this.at(this.now + this.rng.int(1, 15), () => {
+            if (node.incarnation !== inc) return;
+            this.crash(node);
+            // Churn: it comes back soon, so that leaders keep changing over the same indexes (Figure 8).
+            this.at(this.now + this.rng.int(5, 150), () => this.restart(node));
+          });
+        }
+      }
     }
     this.checkReady(node, rd);
     for (const chunk of rd.snapshotChunks) {
@@ -272,13 +318,18 @@ export class Simulation {
       if (node.incarnation !== inc || node.core === null) return;
       this.persist(node, rd);
       for (const m of rd.messagesAfterPersist) this.send(node, m);
-      if (rd.snapshot !== null) this.restoreStateMachine(node, node.disk.snapshotData);
+      if (rd.snapshot !== null) {
+        this.trace(`${node.id} installs snapshot ${rd.snapshot.index}/${rd.snapshot.term}`);
+        this.restoreStateMachine(node, node.disk.snapshotData);
+        node.applied = rd.snapshot.index;
+        this.compareState(node, node.applied, this.stateMachineSnapshot(node));
+      }
+      if (rd.committed.length > 0) this.trace(`${node.id} applies ${rd.committed[0].index}..${rd.committed[rd.committed.length - 1].index}`);
       for (const e of rd.committed) this.apply(node, e);
       for (const rs of rd.readStates) this.onReadState(node, rs.requestId, rs.index);
       this.serveReads(node);
       node.core.advance(rd);
       node.busy = false;
-      this.maybeSnapshot(node);
       this.afterEvent(node);
     };
     const mustSync = rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null;
@@ -303,17 +354,27 @@ export class Simulation {
     if (rd.hardState !== null) disk.hardState = { ...rd.hardState };
   }
 
-  private maybeSnapshot(node: SimNode): void {
+  /** Every node snapshots at multiples of the threshold, so replica states can be compared there. */
+  private takeSnapshot(node: SimNode): void {
     const core = node.core!;
-    const applied = core.log.applied;
-    if (applied - node.disk.snapshot.index < COMPACTION_THRESHOLD) return;
-    const data = encoder.encode(JSON.stringify(this.stateMachineSnapshot(node)));
-    const meta: SnapshotMeta = { index: applied, term: core.log.term(applied), conf: core.confAt(applied), size: data.length };
+    const index = node.applied;
+    const snap = this.stateMachineSnapshot(node);
+    this.compareState(node, index, snap);
+    const data = encoder.encode(JSON.stringify(snap));
+    const meta: SnapshotMeta = { index, term: core.log.term(index), conf: core.confAt(index), size: data.length };
     node.disk.snapshot = meta;
     node.disk.snapshotData = data;
-    node.disk.entries = node.disk.entries.filter((e) => e.index > applied);
+    node.disk.entries = node.disk.entries.filter((e) => e.index > index);
     core.compact(meta);
   }
+
+  private compareState(node: SimNode, index: number, snap: StateMachineSnapshot): void {
+    const state = JSON.stringify(snap.kv);
+    const seen = this.stateAt.get(index);
+    if (seen === undefined) this.stateAt.set(index, state);
+    else if (seen !== state) this.violation(`replica divergence: ${node.id} state at index ${index} differs from another replica's`);
+  }
+
 
   private stateMachineSnapshot(node: SimNode): StateMachineSnapshot {
     return { kv: [...node.kv].sort(), sessions: node.sessions.toSnapshot() };
@@ -329,6 +390,14 @@ export class Simulation {
   }
 
   private apply(node: SimNode, e: Entry): void {
+    if (e.index !== node.applied + 1) this.violation(`${node.id} applies ${e.index} after ${node.applied}`);
+    node.applied = e.index;
+    this.applyCommand(node, e);
+    // A snapshot accepted from the leader but not yet installed already covers this index: skip.
+    if (e.index % COMPACTION_THRESHOLD === 0 && e.index > node.core!.log.snapshot.index) this.takeSnapshot(node);
+  }
+
+  private applyCommand(node: SimNode, e: Entry): void {
     let result: string | null = null;
     if (e.type === EntryType.Normal) {
       const cmd = JSON.parse(decoder.decode(e.data)) as Command;
@@ -355,6 +424,7 @@ export class Simulation {
   }
 
   private onReadState(node: SimNode, requestId: number, index: number): void {
+    this.trace(`${node.id} read ${requestId} at index ${index} (applied ${node.applied})`);
     if (index < 0) {
       node.pendingReads.get(requestId)?.reply({ ok: false, leaderHint: node.core!.leaderId });
       node.pendingReads.delete(requestId);
@@ -364,11 +434,12 @@ export class Simulation {
   }
 
   private serveReads(node: SimNode): void {
-    const applied = node.core!.log.applied;
+    const applied = node.applied;
     node.readsAwaitingApply = node.readsAwaitingApply.filter((r) => {
       if (r.index > applied) return true;
       const read = node.pendingReads.get(r.requestId);
       node.pendingReads.delete(r.requestId);
+      this.trace(`${node.id} serves read ${r.requestId} at applied ${applied}`);
       read?.reply({ ok: true, value: node.kv.get(read.key) ?? '' });
       return false;
     });
@@ -391,8 +462,10 @@ export class Simulation {
       this.at(this.now + this.netRng.int(1, this.maxDelay), () => {
         const to = this.nodes.get(m.to);
         if (to === undefined || to.core === null || this.blocked.has(link)) return;
-        to.core.step(m);
-        this.afterEvent(to);
+        this.whenRunning(to, () => {
+          to.core?.step(m);
+          this.afterEvent(to);
+        });
       });
     }
   }
@@ -407,6 +480,8 @@ export class Simulation {
     const next = (): void => {
       if (this.now >= this.opts.faultMs + this.opts.healMs - CLIENT_TIMEOUT_MS) return;
       const key = `k${rng.int(0, 2)}`;
+      // Clients do not all stick to one node: a deposed leader and the new one both get traffic.
+      if (rng.chance(0.3)) target = rng.pick([...this.nodes.keys()]);
       const r = rng.next();
       const input: KvInput = r < 0.5 ? { kind: 'get', key } : r < 0.8 ? { kind: 'append', key, value: `${c}.${seq + 1};` } : { kind: 'put', key, value: `${c}.${seq + 1};` };
       const op: Operation<KvInput, KvOutput> = { clientId: c, input, output: undefined, call: this.now, ret: Infinity };
@@ -435,12 +510,14 @@ export class Simulation {
               this.trace(`client ${c} ok ${describe(input)} -> ${JSON.stringify(op.output.value)} via ${node.id}`);
               this.at(this.now + rng.int(1, 20), next);
             } else {
-              target = reply.leaderHint !== null && this.nodes.has(reply.leaderHint) ? reply.leaderHint : rng.pick([...this.nodes.keys()]);
+              // A follower's hint can name a leader that is already gone: sometimes try elsewhere.
+              const hint = reply.leaderHint;
+              target = hint !== null && this.nodes.has(hint) && rng.chance(0.7) ? hint : rng.pick([...this.nodes.keys()]);
               this.at(this.now + rng.int(5, 20), tryOnce);
             }
           });
         };
-        this.at(this.now + rng.int(1, 3), () => this.clientRequest(node, input, cmd, answer));
+        this.at(this.now + rng.int(1, 3), () => this.whenRunning(node, () => this.clientRequest(node, input, cmd, answer)));
         this.at(this.now + CLIENT_TIMEOUT_MS, () => {
           if (done || myAttempt !== attempt) return;
           target = rng.pick([...this.nodes.keys()]);
@@ -520,6 +597,12 @@ export class Simulation {
     } else if (r < 0.55) {
       const live = this.liveIds();
       if (live.length > 0) this.crash(this.nodes.get(this.rng.pick(live))!);
+    } else if (r < 0.555) {
+      // A pause longer than the election timeout: on waking, a leader still believes it leads.
+      const l = this.rng.chance(0.7) ? this.leader() : undefined;
+      const node = l ?? this.nodes.get(this.rng.pick(this.liveIds().length > 0 ? this.liveIds() : ids))!;
+      node.pausedUntil = this.now + this.rng.int(200, 1000);
+      this.trace(`FAULT pause ${node.id} until ${node.pausedUntil}ms`);
     } else if (r < 0.58) {
       for (const n of this.nodes.values()) this.crash(n);
       this.trace('FAULT crash all');
@@ -527,11 +610,14 @@ export class Simulation {
       const dead = [...this.nodes.values()].filter((n) => !n.alive);
       if (dead.length > 0) this.restart(this.rng.pick(dead));
     } else if (r < 0.8) {
+      this.leaderKillRate = this.churn ? 0.7 : this.rng.pick([0, 0.3, 0.6, 0.9]);
+      this.trace(`FAULT new leaders crash soon after election with probability ${this.leaderKillRate}`);
+    } else if (r < 0.85) {
       this.dropRate = this.rng.pick([0, 0.01, 0.05, 0.2]);
       this.dupRate = this.rng.pick([0, 0.02, 0.1]);
       this.maxDelay = this.rng.pick([2, 5, 20, 60]);
       this.trace(`FAULT network drop ${this.dropRate} dup ${this.dupRate} delay <= ${this.maxDelay}ms`);
-    } else if (r < 0.9) {
+    } else if (r < 0.93) {
       this.changeMembership();
     } else {
       const l = this.leader();
@@ -604,7 +690,11 @@ export class Simulation {
         this.violation(`election safety: ${prev} and ${node.id} both leader in term ${core.term}`);
       }
     }
-    if (core.log.commit > core.log.lastIndex()) this.violation(`${node.id} commit ${core.log.commit} beyond last index ${core.log.lastIndex()}`);
+    const log = core.log;
+    if (log.commit > log.lastIndex()) this.violation(`${node.id} commit ${log.commit} beyond last index ${log.lastIndex()}`);
+    // Whatever any node considers committed must be the same entry everywhere, forever.
+    for (let i = Math.max(node.checkedCommit, log.snapshot.index) + 1; i <= log.commit; i++) this.recordCommitted(node, log.entry(i)!);
+    node.checkedCommit = log.commit;
   }
 
   private checkLeaderCompleteness(node: SimNode): void {
@@ -633,12 +723,16 @@ export class Simulation {
       }
     }
     for (const e of rd.committed) {
-      const c = this.committed.get(e.index);
-      if (c === undefined) this.committed.set(e.index, e);
-      else if (c !== e) {
-        this.violation(`state machine safety: ${node.id} applies ${e.index}/${e.term}, another node applied ${c.index}/${c.term}`);
-      }
+      this.recordCommitted(node, e);
       if (e.index > node.core!.log.commit) this.violation(`${node.id} applies ${e.index} beyond its commit ${node.core!.log.commit}`);
+    }
+  }
+
+  private recordCommitted(node: SimNode, e: Entry): void {
+    const c = this.committed.get(e.index);
+    if (c === undefined) this.committed.set(e.index, e);
+    else if (c !== e) {
+      this.violation(`state machine safety: ${node.id} has ${e.index}/${e.term} committed, another node committed ${c.index}/${c.term}`);
     }
   }
 
@@ -649,7 +743,6 @@ export class Simulation {
     if (this.lastWriteOkAt < healAt) this.violation(`liveness: no write succeeded within ${this.opts.healMs}ms of healing`);
     for (const op of this.history) if (op.ret === Infinity) this.stats.unknown++;
     this.stats.finalCommit = leader?.core?.log.commit ?? 0;
-    // Every replica that has applied the same prefix holds the same state.
     const res = checkLinearizability(kvModel, this.history, { timeoutMs: 20_000 });
     if (res.verdict === 'illegal') this.violation(`linearizability: ${res.details ?? ''}`);
     else if (res.verdict === 'timeout') this.violation('linearizability: checker timed out');
