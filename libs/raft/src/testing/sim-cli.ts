@@ -31,7 +31,8 @@ function main(argv: string[]): number {
     }
   }
   const secs = (Date.now() - started) / 1000;
-  console.log(`sim: ${seeds} seeds, ${violations} violations (${secs.toFixed(1)}s, ${events} events, ${ops} client ops)`);
+  console.log(`${secs.toFixed(1)}s, ${events} events, ${ops} client operations`);
+  console.log(`sim: ${seeds} seeds, ${violations} violations`);
   return violations > 0 ? 1 : 0;
 }
 
