@@ -379,6 +379,8 @@ export class RaftCore {
         this.send<AppendResponse>({ type: 'append-resp', to: m.from, index: 0, reject: false, hintIndex: 0, hintTerm: 0 });
       } else if (m.type === 'pre-vote') {
         this.send<VoteResponse>({ type: 'pre-vote-resp', to: m.from, granted: false });
+      } else if (m.type === 'read-index') {
+        this.send<ReadIndexResponse>({ type: 'read-index-resp', to: m.from, requestId: m.requestId, index: -1 });
       }
       return;
     }
@@ -677,7 +679,9 @@ export class RaftCore {
         }
         if (pr.state === 'probe') pr.probeSent = false;
         else if (pr.state === 'replicate' && pr.inflight.length >= this.cfg.maxInflight) pr.inflight.shift();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(pr);
+        // Forced even when nothing new is due: an append lost while the leader is idle must be
+        // noticed (the follower rejects an empty append past its log, and we back off).
+        if (pr.match < this.log.lastIndex()) this.sendAppend(pr, true);
         return;
       case 'snapshot-resp':
         this.handleSnapshotResponse(pr, m);

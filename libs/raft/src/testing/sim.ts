@@ -133,6 +133,8 @@ export class Simulation {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly entryAt = new Map<string, { entry: Entry; prevTerm: number }>();
   private readonly committed = new Map<number, Entry>();
+  /** The term in which each committed entry was first seen committed (an upper bound of its commit term). */
+  private readonly committedInTerm = new Map<number, number>();
   /** Key-value state of the first replica that reached each snapshot index. */
   private readonly stateAt = new Map<number, string>();
 
@@ -699,8 +701,11 @@ export class Simulation {
 
   private checkLeaderCompleteness(node: SimNode): void {
     const log = node.core!.log;
+    const term = node.core!.term;
     for (const [index, entry] of this.committed) {
-      if (index <= log.snapshot.index) continue;
+      // Leader completeness binds leaders of later terms only: a candidate that was paused can still
+      // win an older term after a newer leader committed more, and is deposed at its first append.
+      if (index <= log.snapshot.index || this.committedInTerm.get(index)! >= term) continue;
       if (log.entry(index) !== entry) {
         this.violation(`leader completeness: leader ${node.id} (term ${node.core!.term}) lacks committed entry ${index}/${entry.term}`);
         return;
@@ -730,8 +735,10 @@ export class Simulation {
 
   private recordCommitted(node: SimNode, e: Entry): void {
     const c = this.committed.get(e.index);
-    if (c === undefined) this.committed.set(e.index, e);
-    else if (c !== e) {
+    if (c === undefined) {
+      this.committed.set(e.index, e);
+      this.committedInTerm.set(e.index, node.core!.term);
+    } else if (c !== e) {
       this.violation(`state machine safety: ${node.id} has ${e.index}/${e.term} committed, another node committed ${c.index}/${c.term}`);
     }
   }
