@@ -10,11 +10,12 @@
  *     are sorted by time into a doubly linked list (with a sentinel head).
  *  2. Depth-first search: walk the list from the head. On a call event, try to
  *     linearize that operation now (ask the model whether it is legal in the
- *     current state with the observed output). If it is, and the pair
- *     (set of linearized operations, model state) has not been explored before,
- *     push it on a stack, lift its call and return events out of the list and
- *     restart from the head. On a return event, the operation owning it must
- *     already have been linearized but was not, so undo the last choice
+ *     current state with the observed output). If it is, and the resulting
+ *     node (set of linearized operations, model state) is not already known
+ *     to be a dead end, push it on a stack, lift its call and return events
+ *     out of the list and restart from the head. On a return event, the
+ *     operation owning it must already have been linearized but was not, so
+ *     the current node is a dead end: remember it, undo the last choice
  *     (pop, put its events back) and try the next candidate after it.
  *  3. The history is linearizable when every operation whose outcome is known
  *     has been linearized; it is not when we must backtrack past the start.
@@ -65,7 +66,8 @@
  * concurrency (roughly linear in the history length). Every unknown-outcome
  * operation stays a candidate for the rest of the history, so a history with
  * many of them (say > 5% of a partition's operations) that is NOT
- * linearizable can take exponential time to refute; use `timeoutMs`.
+ * linearizable can take exponential time to refute; use `timeoutMs` (and
+ * `maxStates`, which bounds the memo's memory, default 10 million entries).
  * Linearizable histories are usually found quickly either way.
  *
  * An operation with a finite `ret` but `output === undefined` is accepted too:
