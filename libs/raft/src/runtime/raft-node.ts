@@ -1,0 +1,470 @@
+import { EventEmitter } from 'node:events';
+import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
+import type { RaftStorage, SnapshotWriter } from '../storage/types';
+
+/** Where messages go; the HTTP transport implements it, tests may use an in-process one. */
+export interface MessageTransport {
+  send(messages: Message[]): void;
+  setPeers(addresses: Record<NodeId, string>): void;
+  close(): Promise<void>;
+}
+
+export interface ApplyContext {
+  index: number;
+  term: number;
+}
+
+/**
+ * The replicated state. `apply` must be deterministic: the same entries in the same order give the same
+ * state and results on every node.
+ */
+export interface StateMachine {
+  apply(entry: Entry, ctx: ApplyContext): unknown;
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  restore(data: Uint8Array): void | Promise<void>;
+}
+
+export interface RaftNodeLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  debug?(message: string): void;
+}
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  /** Initial voters (`id` -> URL); empty for a node that joins a running cluster. */
+  initialMembers: Record<NodeId, string>;
+  electionTimeoutMs: [number, number];
+  heartbeatMs: number;
+  /** Entries applied since the last snapshot that trigger a new one. */
+  compactionThreshold: number;
+  storage: RaftStorage;
+  transport: MessageTransport;
+  stateMachine: StateMachine;
+  logger?: RaftNodeLogger;
+  random?: () => number;
+  /** Passed to the core. */
+  maxInflight?: number;
+  maxAppendBytes?: number;
+  snapshotChunkSize?: number;
+  maxUncommittedEntries?: number;
+  maxPendingReads?: number;
+}
+
+export class NotLeaderError extends Error {
+  readonly code = 'not_leader';
+  constructor(readonly leaderId: NodeId | null) {
+    super(`not the leader${leaderId !== null ? ` (leader is ${leaderId})` : ' (no leader known)'}`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/** A proposal whose entry was replaced by another leader's before it committed: it was not applied. */
+export class ProposalLostError extends Error {
+  readonly code = 'proposal_lost';
+  constructor(index: number) {
+    super(`the entry at index ${index} was replaced after a leader change; the command was not applied`);
+    this.name = 'ProposalLostError';
+  }
+}
+
+export class NodeStoppedError extends Error {
+  readonly code = 'stopped';
+  constructor(reason: string) {
+    super(`raft node stopped: ${reason}`);
+    this.name = 'NodeStoppedError';
+  }
+}
+
+export interface RaftNodeEvents {
+  role: [Role, number];
+  leader: [NodeId | null, number];
+  applied: [number];
+  conf: [ConfState];
+  fatal: [Error];
+}
+
+interface PendingProposal {
+  term: number;
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+}
+
+interface PendingRead {
+  resolve(index: number): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Drives a {@link RaftCore} with real timers, durable storage and a transport. One `Ready` is processed
+ * at a time; whatever arrives while its disk write is in flight is batched into the next one.
+ */
+export class RaftNode extends EventEmitter<RaftNodeEvents> {
+  readonly id: NodeId;
+  private core!: RaftCore;
+  private readonly opts: RaftNodeOptions;
+  private readonly log: RaftNodeLogger;
+  private readonly tickMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private driving = false;
+  private driveScheduled = false;
+  private stopped: string | null = null;
+  private appliedIndex = 0;
+  private snapshotIndex = 0;
+  private incoming: SnapshotWriter | null = null;
+  private lastConf: ConfState | null = null;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<number, PendingRead>();
+  private readsAwaitingApply: { index: number; read: PendingRead }[] = [];
+  private nextReadId = 1;
+  private lastLeaderContact = 0;
+  private role: Role = 'follower';
+  private leaderId: NodeId | null = null;
+
+  constructor(opts: RaftNodeOptions) {
+    super();
+    this.opts = opts;
+    this.id = opts.id;
+    this.log = opts.logger ?? { info: () => {}, warn: () => {}, error: () => {} };
+    // Ten ticks per election-timeout minimum keeps the randomisation fine-grained without busy timers.
+    this.tickMs = Math.max(1, Math.min(opts.heartbeatMs, Math.floor(opts.electionTimeoutMs[0] / 10)));
+  }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    const initial: SnapshotMeta = {
+      index: 0,
+      term: 0,
+      conf: { voters: Object.keys(o.initialMembers), learners: [], addresses: { ...o.initialMembers } },
+      size: 0,
+    };
+    const state = await o.storage.open(initial);
+    const ticks = (ms: number): number => Math.max(1, Math.round(ms / this.tickMs));
+    const random = o.random ?? Math.random;
+    this.core = new RaftCore(
+      {
+        id: o.id,
+        electionTicks: [ticks(o.electionTimeoutMs[0]), ticks(o.electionTimeoutMs[1])],
+        heartbeatTicks: ticks(o.heartbeatMs),
+        random,
+        maxInflight: o.maxInflight,
+        maxAppendBytes: o.maxAppendBytes,
+        snapshotChunkSize: o.snapshotChunkSize,
+        maxUncommittedEntries: o.maxUncommittedEntries,
+        maxPendingReads: o.maxPendingReads,
+      },
+      state,
+    );
+    this.snapshotIndex = state.snapshot.index;
+    if (state.snapshot.size > 0) await this.restoreFromStorage();
+    this.appliedIndex = state.snapshot.index;
+    this.updatePeers();
+    this.log.info(
+      `started: term ${state.hardState.term}, snapshot ${state.snapshot.index}, ${state.entries.length} entries, commit ${state.hardState.commit}`,
+    );
+    this.timer = setInterval(() => this.onTick(), this.tickMs);
+    this.timer.unref?.();
+    this.scheduleDrive();
+  }
+
+  /** Stops timers and storage. Pending proposals and reads fail. */
+  async stop(reason = 'shutdown'): Promise<void> {
+    if (this.stopped !== null) return;
+    this.stopped = reason;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.failAll(new NodeStoppedError(reason));
+    while (this.driving) await new Promise((r) => setTimeout(r, 1));
+    await this.incoming?.abort().catch(() => {});
+    await this.opts.transport.close();
+    await this.opts.storage.close();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Messages from peers (the transport's receiving side). */
+  receive(messages: Message[]): void {
+    if (this.stopped !== null) return;
+    for (const m of messages) {
+      if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') this.lastLeaderContact = Date.now();
+      this.core.step(m);
+    }
+    this.scheduleDrive();
+  }
+
+  /** Appends a command; resolves with the state machine's result once it is committed and applied here. */
+  propose(data: Uint8Array): Promise<{ index: number; result: unknown }> {
+    if (this.stopped !== null) return Promise.reject(new NodeStoppedError(this.stopped));
+    let pos: { index: number; term: number };
+    try {
+      pos = this.core.propose(data);
+    } catch (err) {
+      return Promise.reject(this.translate(err));
+    }
+    this.scheduleDrive();
+    return new Promise((resolve, reject) => {
+      this.proposals.set(pos.index, { term: pos.term, resolve: (result) => resolve({ index: pos.index, result }), reject });
+    });
+  }
+
+  /** Resolves once this node's state machine reflects every write committed before the call (ReadIndex). */
+  readBarrier(): Promise<number> {
+    if (this.stopped !== null) return Promise.reject(new NodeStoppedError(this.stopped));
+    const id = this.nextReadId++;
+    const p = new Promise<number>((resolve, reject) => this.reads.set(id, { resolve, reject }));
+    this.core.readIndex(id);
+    this.scheduleDrive();
+    return p;
+  }
+
+  changeMembership(change: ConfChange): Promise<{ index: number }> {
+    if (this.stopped !== null) return Promise.reject(new NodeStoppedError(this.stopped));
+    let pos: { index: number; term: number };
+    try {
+      pos = this.core.proposeConfChange(change);
+    } catch (err) {
+      return Promise.reject(this.translate(err));
+    }
+    this.scheduleDrive();
+    return new Promise((resolve, reject) => {
+      this.proposals.set(pos.index, { term: pos.term, resolve: () => resolve({ index: pos.index }), reject });
+    });
+  }
+
+  transferLeadership(to?: NodeId): void {
+    try {
+      this.core.transferLeadership(to);
+    } catch (err) {
+      throw this.translate(err);
+    }
+    this.scheduleDrive();
+  }
+
+  // ---------------------------------------------------------------- state
+
+  get isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get leader(): NodeId | null {
+    return this.leaderId;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  get stopReason(): string | null {
+    return this.stopped;
+  }
+
+  /** Milliseconds since a leader was last heard from (0 on the leader). */
+  msSinceLeaderContact(): number {
+    return this.role === 'leader' ? 0 : Date.now() - this.lastLeaderContact;
+  }
+
+  status(): RaftStatus & { appliedIndex: number; tickMs: number } {
+    return { ...this.core.status(), appliedIndex: this.appliedIndex, tickMs: this.tickMs };
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  private onTick(): void {
+    if (this.stopped !== null) return;
+    this.core.tick();
+    if (this.core.hasReady()) this.scheduleDrive();
+  }
+
+  /** Coalesces everything that happens in one event-loop turn into one Ready. */
+  private scheduleDrive(): void {
+    if (this.driveScheduled || this.stopped !== null) return;
+    this.driveScheduled = true;
+    setImmediate(() => {
+      this.driveScheduled = false;
+      void this.drive();
+    });
+  }
+
+  private async drive(): Promise<void> {
+    if (this.driving || this.stopped !== null) return;
+    this.driving = true;
+    try {
+      while (this.stopped === null && this.core.hasReady()) await this.handleReady(this.core.ready());
+    } catch (err) {
+      this.fatal(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.driving = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const { storage, transport } = this.opts;
+    if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leaderId);
+    this.sendMessages(rd.messages);
+    for (const chunk of rd.snapshotChunks) {
+      if (chunk.offset === 0 || this.incoming === null || this.incoming.meta.index !== chunk.meta.index) {
+        await this.incoming?.abort();
+        this.incoming = storage.beginSnapshot(chunk.meta);
+      }
+      await this.incoming.write(chunk.offset, chunk.data);
+    }
+    if (rd.snapshot !== null) {
+      if (this.incoming === null || this.incoming.meta.index !== rd.snapshot.index) {
+        // A zero-length snapshot carries no chunk bytes.
+        await this.incoming?.abort();
+        this.incoming = storage.beginSnapshot(rd.snapshot);
+      }
+      await this.incoming.commit();
+      this.incoming = null;
+    }
+    if (rd.hardState !== null || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries);
+    transport.send(rd.messagesAfterPersist);
+    if (rd.snapshot !== null) {
+      await this.restoreFromStorage();
+      this.appliedIndex = rd.snapshot.index;
+      this.snapshotIndex = rd.snapshot.index;
+      this.log.info(`installed snapshot ${rd.snapshot.index}/${rd.snapshot.term} (${rd.snapshot.size} bytes)`);
+    }
+    for (const e of rd.committed) await this.applyEntry(e);
+    for (const rs of rd.readStates) {
+      const read = this.reads.get(rs.requestId);
+      if (read === undefined) continue;
+      this.reads.delete(rs.requestId);
+      if (rs.index < 0) read.reject(new NotLeaderError(this.core.leaderId));
+      else this.readsAwaitingApply.push({ index: rs.index, read });
+    }
+    this.serveReads();
+    this.core.advance(rd);
+    if (this.core.conf !== this.lastConf) this.updatePeers();
+    await this.maybeSnapshot();
+  }
+
+  private sendMessages(messages: Message[]): void {
+    const plain: Message[] = [];
+    for (const m of messages) {
+      if (m.type === 'snapshot') void this.sendSnapshotChunk(m);
+      else plain.push(m);
+    }
+    this.opts.transport.send(plain);
+  }
+
+  /** The core chose the range; the bytes come from the durable snapshot. */
+  private async sendSnapshotChunk(m: Extract<Message, { type: 'snapshot' }>): Promise<void> {
+    try {
+      if (this.opts.storage.snapshotMeta().index !== m.meta.index) return;
+      const data = m.length > 0 ? await this.opts.storage.readSnapshot(m.offset, m.length) : new Uint8Array(0);
+      this.opts.transport.send([{ ...m, data }]);
+    } catch (err) {
+      this.log.warn(`could not read snapshot chunk for ${m.to}: ${(err as Error).message}`);
+    }
+  }
+
+  private async applyEntry(e: Entry): Promise<void> {
+    let result: unknown = undefined;
+    let error: Error | null = null;
+    if (e.type === EntryType.Normal) {
+      try {
+        result = await this.opts.stateMachine.apply(e, { index: e.index, term: e.term });
+      } catch (err) {
+        // The handler's error is the command's outcome, the same on every node: the log moves on.
+        error = err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    this.appliedIndex = e.index;
+    const p = this.proposals.get(e.index);
+    if (p !== undefined) {
+      this.proposals.delete(e.index);
+      if (p.term !== e.term) p.reject(new ProposalLostError(e.index));
+      else if (error !== null) p.reject(error);
+      else p.resolve(result);
+    }
+    this.emit('applied', e.index);
+  }
+
+  private serveReads(): void {
+    if (this.readsAwaitingApply.length === 0) return;
+    const still: typeof this.readsAwaitingApply = [];
+    for (const r of this.readsAwaitingApply) {
+      if (r.index <= this.appliedIndex) r.read.resolve(r.index);
+      else still.push(r);
+    }
+    this.readsAwaitingApply = still;
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.appliedIndex;
+    if (applied - this.snapshotIndex < this.opts.compactionThreshold) return;
+    // A snapshot accepted from the leader but not yet installed already covers this point.
+    if (applied <= this.core.log.snapshot.index) return;
+    const data = await this.opts.stateMachine.snapshot();
+    const meta: SnapshotMeta = { index: applied, term: this.core.log.term(applied), conf: this.core.confAt(applied), size: data.length };
+    const writer = this.opts.storage.beginSnapshot(meta);
+    if (data.length > 0) await writer.write(0, data);
+    await writer.commit();
+    this.core.compact(meta);
+    this.snapshotIndex = applied;
+    this.log.info(`snapshot at ${applied} (${data.length} bytes), log compacted`);
+  }
+
+  private async restoreFromStorage(): Promise<void> {
+    const meta = this.opts.storage.snapshotMeta();
+    const data = new Uint8Array(meta.size);
+    let off = 0;
+    for await (const chunk of this.opts.storage.snapshotChunks()) {
+      data.set(chunk, off);
+      off += chunk.length;
+    }
+    await this.opts.stateMachine.restore(data);
+  }
+
+  private onSoftState(role: Role, leaderId: NodeId | null): void {
+    const term = this.core.term;
+    if (role !== this.role) {
+      this.role = role;
+      this.log.info(`role ${role} in term ${term}`);
+      this.emit('role', role, term);
+    }
+    if (leaderId !== this.leaderId) {
+      this.leaderId = leaderId;
+      if (leaderId !== null && leaderId !== this.id) this.lastLeaderContact = Date.now();
+      this.emit('leader', leaderId, term);
+    }
+  }
+
+  private updatePeers(): void {
+    const conf = this.core.conf;
+    this.lastConf = conf;
+    const peers: Record<NodeId, string> = {};
+    for (const [id, url] of Object.entries(conf.addresses)) if (id !== this.id) peers[id] = url;
+    this.opts.transport.setPeers(peers);
+    this.emit('conf', conf);
+  }
+
+  private translate(err: unknown): Error {
+    if (err instanceof RaftError && err.code === 'not_leader') return new NotLeaderError(this.core.leaderId);
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.proposals.values()) p.reject(err);
+    this.proposals.clear();
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
+    for (const r of this.readsAwaitingApply) r.read.reject(err);
+    this.readsAwaitingApply = [];
+  }
+
+  private fatal(err: Error): void {
+    this.log.error(`fatal: ${err.message}; the node stops taking part in the cluster`);
+    this.stopped = `fatal: ${err.message}`;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.failAll(new NodeStoppedError(this.stopped));
+    this.emit('fatal', err);
+  }
+}
