@@ -1,0 +1,609 @@
+/**
+ * Raft peer transport over HTTP/1.1 (node:http with keep-alive agents; the global fetch is several
+ * times slower on loopback).
+ *
+ * Sending side ({@link HttpTransport}): one bounded queue and one keep-alive agent per peer, at most one
+ * request in flight per peer. Everything queued while a request is in flight leaves in the next request,
+ * as one batch (up to `maxBatchBytes`): under load this is what batches appends and heartbeats. A failed
+ * batch (connection error, timeout, non-2xx) is dropped: Raft resends what matters on its own.
+ *
+ * Receiving side ({@link createPeerRequestHandler}): a plain `(req, res) => boolean` handler for
+ * `POST /raft/messages`, to be put in front of the app's own router with {@link mountPeerHandler}, so
+ * peer traffic skips the framework's middleware.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Message } from '../core/types';
+import { checkTimestamp, DEFAULT_AUTH_WINDOW_MS, DEFAULT_REPLAY_CACHE_SIZE, ReplayCache, signPeerRequest, verifyPeerRequest } from './auth';
+import { BATCH_OVERHEAD, CodecError, decodeMessages, encodeMessages, estimateEncodedSize } from './codec';
+
+export const PEER_MESSAGES_PATH = '/raft/messages';
+/** Header naming the sender (URI-encoded node id). Checked against the (authenticated) messages' `from`. */
+export const HEADER_FROM = 'x-raft-from';
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUE_MESSAGES = 10_000;
+
+export interface TransportLogger {
+  warn(msg: string): void;
+  debug?(msg: string): void;
+}
+
+export interface HttpTransportOptions {
+  selfId: string;
+  /** Cluster secret; `null` = insecure mode (requests are not signed). */
+  secret: string | null;
+  /** Per request, from sending to the end of the response. Keep it below the election timeout. */
+  requestTimeoutMs: number;
+  /** Largest request body (estimated upper bound); a single bigger message still goes alone. Default 4 MiB. */
+  maxBatchBytes?: number;
+  /** Queue limit per peer, in messages; beyond it the oldest are dropped. Default 10,000. */
+  maxQueueMessages?: number;
+  /** Queue limit per peer, in (estimated) bytes; beyond it the oldest are dropped. Default 4 x maxBatchBytes. */
+  maxQueueBytes?: number;
+  /** First delay before trying a peer again after a failed request; doubles up to `maxRetryDelayMs`. Default 10. */
+  retryDelayMs?: number;
+  /** Default 200 ms. */
+  maxRetryDelayMs?: number;
+  logger?: TransportLogger;
+  /** Called on each change of a peer's reachability (including the first success or failure). */
+  onPeerStatus?: (peerId: string, reachable: boolean) => void;
+}
+
+export interface PeerStatus {
+  reachable: boolean;
+  lastSuccessMs: number | null;
+  /** Messages waiting in the queue. */
+  queued: number;
+  /** Messages dropped so far: queue overflow plus failed batches. */
+  dropped: number;
+  /** Requests sent so far (successful or not). */
+  requests: number;
+}
+
+class MessageQueue {
+  private items: Message[] = [];
+  private sizes: number[] = [];
+  private head = 0;
+  bytes = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(m: Message, size: number): void {
+    this.items.push(m);
+    this.sizes.push(size);
+    this.bytes += size;
+  }
+
+  peekSize(): number {
+    return this.sizes[this.head];
+  }
+
+  shift(): Message {
+    const m = this.items[this.head];
+    this.bytes -= this.sizes[this.head];
+    this.items[this.head] = undefined as unknown as Message; // let it be collected
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.sizes = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.sizes = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+}
+
+interface Peer {
+  readonly id: string;
+  readonly url: string;
+  readonly request: typeof http.request;
+  readonly hostname: string;
+  readonly port: number;
+  readonly path: string;
+  readonly agent: http.Agent;
+  queue: MessageQueue;
+  inFlight: http.ClientRequest | null;
+  flushScheduled: boolean;
+  retryTimer: NodeJS.Timeout | null;
+  backoffMs: number;
+  state: 'unknown' | 'reachable' | 'unreachable';
+  lastSuccessMs: number | null;
+  dropped: number;
+  requests: number;
+  removed: boolean;
+}
+
+function describeError(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; message?: unknown };
+    if (typeof e.code === 'string') return e.code;
+    if (typeof e.message === 'string') return e.message;
+  }
+  return String(err);
+}
+
+export class HttpTransport {
+  private readonly peers = new Map<string, Peer>();
+  private closed = false;
+  private readonly maxBatchBytes: number;
+  private readonly maxQueueMessages: number;
+  private readonly maxQueueBytes: number;
+  private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly selfIdHeader: string;
+
+  constructor(private readonly opts: HttpTransportOptions) {
+    if (typeof opts.selfId !== 'string' || opts.selfId === '') throw new TypeError('HttpTransport: selfId must be a non-empty string');
+    if (opts.secret !== null && (typeof opts.secret !== 'string' || opts.secret === '')) {
+      throw new TypeError('HttpTransport: secret must be a non-empty string, or null for insecure mode');
+    }
+    if (!(opts.requestTimeoutMs > 0)) throw new TypeError('HttpTransport: requestTimeoutMs must be a positive number');
+    this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    if (!(this.maxBatchBytes > BATCH_OVERHEAD)) throw new TypeError(`HttpTransport: maxBatchBytes must be more than ${BATCH_OVERHEAD}`);
+    this.maxQueueMessages = opts.maxQueueMessages ?? DEFAULT_MAX_QUEUE_MESSAGES;
+    this.maxQueueBytes = opts.maxQueueBytes ?? this.maxBatchBytes * 4;
+    if (!(this.maxQueueMessages >= 1)) throw new TypeError('HttpTransport: maxQueueMessages must be at least 1');
+    this.retryDelayMs = opts.retryDelayMs ?? 10;
+    this.maxRetryDelayMs = Math.max(this.retryDelayMs, opts.maxRetryDelayMs ?? 200);
+    this.selfIdHeader = encodeURIComponent(opts.selfId);
+  }
+
+  /**
+   * The peers to talk to: id -> base URL (`http://host:port`, optionally with a path prefix). Replaces
+   * the previous set: removed peers lose their queue and in-flight request; a peer whose URL changed
+   * keeps its queue but gets a new connection. The own id is ignored. A bad URL is logged and skipped.
+   */
+  setPeers(addresses: Record<string, string>): void {
+    if (this.closed) return;
+    const wanted = new Set<string>();
+    for (const [id, url] of Object.entries(addresses)) {
+      if (id === this.opts.selfId) continue;
+      wanted.add(id);
+      const existing = this.peers.get(id);
+      if (existing && existing.url === url) continue;
+      const peer = this.createPeer(id, url);
+      if (existing) {
+        this.teardown(existing);
+        if (peer) {
+          peer.queue = existing.queue;
+          peer.dropped = existing.dropped;
+        }
+      }
+      if (peer) {
+        this.peers.set(id, peer);
+        this.schedule(peer);
+      } else {
+        this.peers.delete(id);
+      }
+    }
+    for (const [id, peer] of this.peers) {
+      if (!wanted.has(id)) {
+        this.teardown(peer);
+        peer.queue.clear();
+        this.peers.delete(id);
+      }
+    }
+  }
+
+  /** Queues messages for their `to` peers and returns at once. Never throws; unknown peers are skipped. */
+  send(messages: readonly Message[]): void {
+    if (this.closed) return;
+    try {
+      for (const m of messages) {
+        const peer = m && typeof m.to === 'string' ? this.peers.get(m.to) : undefined;
+        if (!peer) {
+          this.opts.logger?.debug?.(`raft transport: no address for ${String(m?.to)}, ${String(m?.type)} dropped`);
+          continue;
+        }
+        let size: number;
+        try {
+          size = estimateEncodedSize(m);
+        } catch (e) {
+          this.opts.logger?.warn(`raft transport: unsendable message to ${peer.id} dropped: ${describeError(e)}`);
+          continue;
+        }
+        const q = peer.queue;
+        q.push(m, size);
+        while (q.length > this.maxQueueMessages || (q.bytes > this.maxQueueBytes && q.length > 1)) {
+          q.shift();
+          peer.dropped++;
+        }
+        this.schedule(peer);
+      }
+    } catch (e) {
+      this.opts.logger?.warn(`raft transport: send failed: ${describeError(e)}`);
+    }
+  }
+
+  peerStatus(): Record<string, PeerStatus> {
+    const out: Record<string, PeerStatus> = {};
+    for (const [id, p] of this.peers) {
+      out[id] = { reachable: p.state === 'reachable', lastSuccessMs: p.lastSuccessMs, queued: p.queue.length, dropped: p.dropped, requests: p.requests };
+    }
+    return out;
+  }
+
+  /** Aborts in-flight requests, drops the queues and closes the connections. Later sends are ignored. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const peer of this.peers.values()) {
+      this.teardown(peer);
+      peer.queue.clear();
+    }
+    this.peers.clear();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private createPeer(id: string, url: string): Peer | null {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      this.opts.logger?.warn(`raft transport: peer ${id} has an invalid URL ${JSON.stringify(url)}; ignored`);
+      return null;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      this.opts.logger?.warn(`raft transport: peer ${id} URL ${JSON.stringify(url)} is not http(s); ignored`);
+      return null;
+    }
+    const secure = u.protocol === 'https:';
+    const agentOpts: http.AgentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1 };
+    return {
+      id,
+      url,
+      request: secure ? https.request : http.request,
+      hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: u.port ? Number(u.port) : secure ? 443 : 80,
+      path: u.pathname.replace(/\/+$/, '') + PEER_MESSAGES_PATH,
+      agent: secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts),
+      queue: new MessageQueue(),
+      inFlight: null,
+      flushScheduled: false,
+      retryTimer: null,
+      backoffMs: this.retryDelayMs,
+      state: 'unknown',
+      lastSuccessMs: null,
+      dropped: 0,
+      requests: 0,
+      removed: false,
+    };
+  }
+
+  private teardown(peer: Peer): void {
+    peer.removed = true;
+    if (peer.retryTimer) clearTimeout(peer.retryTimer);
+    peer.retryTimer = null;
+    const req = peer.inFlight;
+    peer.inFlight = null;
+    req?.destroy();
+    peer.agent.destroy();
+  }
+
+  private schedule(peer: Peer): void {
+    if (peer.inFlight || peer.flushScheduled || peer.retryTimer || peer.removed || peer.queue.length === 0) return;
+    // Wait for the end of this event-loop turn: everything sent meanwhile leaves in one request.
+    peer.flushScheduled = true;
+    setImmediate(() => {
+      peer.flushScheduled = false;
+      this.flush(peer);
+    });
+  }
+
+  private flush(peer: Peer): void {
+    while (!this.closed && !peer.removed && !peer.inFlight && !peer.retryTimer && peer.queue.length > 0) {
+      const q = peer.queue;
+      const batch: Message[] = [];
+      let bytes = BATCH_OVERHEAD;
+      while (q.length > 0 && (batch.length === 0 || bytes + q.peekSize() <= this.maxBatchBytes)) {
+        bytes += q.peekSize();
+        batch.push(q.shift());
+      }
+      let body: Buffer;
+      try {
+        body = encodeMessages(batch);
+      } catch (e) {
+        peer.dropped += batch.length;
+        this.opts.logger?.warn(`raft transport: batch of ${batch.length} for ${peer.id} dropped, cannot encode: ${describeError(e)}`);
+        continue;
+      }
+      this.post(peer, body, batch.length, false);
+    }
+  }
+
+  private post(peer: Peer, body: Buffer, count: number, isRetry: boolean): void {
+    const headers: Record<string, string> = {
+      'content-type': 'application/octet-stream',
+      'content-length': String(body.length),
+      [HEADER_FROM]: this.selfIdHeader,
+      ...signPeerRequest(this.opts.secret, 'POST', peer.path, body, Date.now()),
+    };
+    let req: http.ClientRequest;
+    try {
+      req = peer.request({ agent: peer.agent, hostname: peer.hostname, port: peer.port, path: peer.path, method: 'POST', headers });
+    } catch (e) {
+      peer.dropped += count;
+      this.failed(peer, describeError(e));
+      return;
+    }
+    peer.inFlight = req;
+    peer.requests++;
+    let done = false;
+    const timer = setTimeout(() => req.destroy(new Error(`timeout after ${this.opts.requestTimeoutMs} ms`)), this.opts.requestTimeoutMs);
+    const finish = (error: string | null, retryable = false): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (peer.inFlight !== req) return; // removed or replaced meanwhile
+      peer.inFlight = null;
+      if (this.closed || peer.removed) return;
+      if (error === null) {
+        peer.lastSuccessMs = Date.now();
+        peer.backoffMs = this.retryDelayMs;
+        this.setState(peer, 'reachable', '');
+        this.flush(peer);
+      } else if (retryable) {
+        // A kept-alive socket the server had just closed: try once more on a fresh connection.
+        this.post(peer, body, count, true);
+      } else {
+        peer.dropped += count;
+        this.failed(peer, error);
+      }
+    };
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) {
+        res.on('error', (e) => finish(describeError(e)));
+        res.on('end', () => finish(null));
+        res.resume();
+        return;
+      }
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < 300) text += chunk;
+      });
+      res.on('error', (e) => finish(describeError(e)));
+      res.on('end', () => {
+        let detail = text.slice(0, 200);
+        try {
+          const j = JSON.parse(text) as { error?: unknown };
+          if (typeof j.error === 'string') detail = j.error;
+        } catch {
+          /* not JSON: keep the text */
+        }
+        finish(`HTTP ${status}${detail ? ` ${detail}` : ''}${status === 401 ? ' (check the cluster secret)' : ''}`);
+      });
+    });
+    req.on('error', (e) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      finish(describeError(e), !isRetry && req.reusedSocket && code === 'ECONNRESET');
+    });
+    req.end(body);
+  }
+
+  private failed(peer: Peer, reason: string): void {
+    this.opts.logger?.debug?.(`raft transport: request to ${peer.id} failed: ${reason}`);
+    this.setState(peer, 'unreachable', reason);
+    // Back off before the next attempt so that a dead peer does not get a tight loop of connects.
+    const delay = peer.backoffMs;
+    peer.backoffMs = Math.min(peer.backoffMs * 2, this.maxRetryDelayMs);
+    peer.retryTimer = setTimeout(() => {
+      peer.retryTimer = null;
+      this.flush(peer);
+    }, delay);
+  }
+
+  private setState(peer: Peer, state: 'reachable' | 'unreachable', reason: string): void {
+    if (peer.state === state) return;
+    const previous = peer.state;
+    peer.state = state;
+    if (state === 'unreachable') {
+      this.opts.logger?.warn(`raft transport: peer ${peer.id} (${peer.url}) unreachable: ${reason}`);
+    } else if (previous === 'unreachable') {
+      this.opts.logger?.warn(`raft transport: peer ${peer.id} (${peer.url}) reachable again`);
+    } else {
+      this.opts.logger?.debug?.(`raft transport: peer ${peer.id} (${peer.url}) reachable`);
+    }
+    try {
+      this.opts.onPeerStatus?.(peer.id, state === 'reachable');
+    } catch (e) {
+      this.opts.logger?.warn(`raft transport: onPeerStatus threw: ${describeError(e)}`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ receiving side
+
+export interface PeerRequestHandlerOptions {
+  /** Cluster secret; `null` = insecure mode (no verification at all). */
+  secret: string | null;
+  /** Largest accepted body; beyond it `413`. Keep it at or above the senders' `maxBatchBytes`. */
+  maxBodyBytes: number;
+  /** Called with each authenticated, well-formed batch; `from` is the sender's id from its header. */
+  onMessages(msgs: Message[], from: string | undefined): void;
+  logger?: TransportLogger;
+  /** When set, messages addressed to another node are dropped (for example after an address moved). */
+  selfId?: string;
+  /** Accepted clock difference between peers. Default 30 s. */
+  windowMs?: number;
+  /** Remembered signatures (replay protection). Default 100,000. */
+  replayCacheSize?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export type PeerRequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+function sendJson(res: http.ServerResponse, status: number, error: string, message: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({ error, message });
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...extra });
+  res.end(body);
+}
+
+const UNAUTHORIZED = 'peer request not authenticated';
+
+/**
+ * Handler for the Raft peer endpoints. Returns false, without touching anything, when the path is not
+ * under `/raft/`; otherwise answers the request itself:
+ * `POST /raft/messages` -> 204 (delivered), 401 (authentication), 413 (too large), 400 (undecodable);
+ * other `/raft/` paths 404, other methods 405. A request that fails authentication or decoding never
+ * reaches `onMessages`.
+ */
+export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerRequestHandler {
+  const { secret, maxBodyBytes, logger } = opts;
+  if (secret !== null && (typeof secret !== 'string' || secret === '')) {
+    throw new TypeError('createPeerRequestHandler: secret must be a non-empty string, or null for insecure mode');
+  }
+  if (!(maxBodyBytes > 0)) throw new TypeError('createPeerRequestHandler: maxBodyBytes must be positive');
+  const windowMs = opts.windowMs ?? DEFAULT_AUTH_WINDOW_MS;
+  const now = opts.now ?? Date.now;
+  const replayCache = new ReplayCache(opts.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE);
+  const tooLarge = (res: http.ServerResponse): void =>
+    sendJson(res, 413, 'payload_too_large', `peer request body over the limit of ${maxBodyBytes} bytes`);
+  const unauthorized = (req: http.IncomingMessage, res: http.ServerResponse, reason: string): void => {
+    logger?.debug?.(`raft peer request from ${req.socket.remoteAddress ?? '?'} rejected: ${reason}`);
+    sendJson(res, 401, 'unauthorized', UNAUTHORIZED);
+  };
+
+  const handleBody = (req: http.IncomingMessage, res: http.ServerResponse, url: string, body: Buffer): void => {
+    if (secret !== null) {
+      const v = verifyPeerRequest(secret, 'POST', url, req.headers, body, now(), { windowMs, replayCache });
+      if (!v.ok) return unauthorized(req, res, v.reason);
+    }
+    let msgs: Message[];
+    try {
+      msgs = decodeMessages(body);
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw e;
+      return sendJson(res, 400, 'bad_request', `undecodable peer messages: ${e.message}`);
+    }
+    let from: string | undefined;
+    const fromHeader = req.headers[HEADER_FROM];
+    if (typeof fromHeader === 'string') {
+      try {
+        from = decodeURIComponent(fromHeader);
+      } catch {
+        return sendJson(res, 400, 'bad_request', `malformed ${HEADER_FROM} header`);
+      }
+      for (const m of msgs) {
+        if (m.from !== from) return sendJson(res, 400, 'bad_request', `message from ${JSON.stringify(m.from)} in a request from ${JSON.stringify(from)}`);
+      }
+    }
+    if (opts.selfId !== undefined) {
+      const mine = msgs.filter((m) => m.to === opts.selfId);
+      if (mine.length !== msgs.length) {
+        logger?.debug?.(`raft peer request from ${from ?? '?'}: ${msgs.length - mine.length} message(s) for another node dropped`);
+        msgs = mine;
+      }
+    }
+    try {
+      if (msgs.length > 0) opts.onMessages(msgs, from);
+    } catch (e) {
+      logger?.warn(`raft peer request: onMessages threw: ${describeError(e)}`);
+      return sendJson(res, 500, 'internal_error', 'the node failed to take the messages');
+    }
+    res.writeHead(204);
+    res.end();
+  };
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (!url.startsWith('/raft/')) return false;
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    if (pathname !== PEER_MESSAGES_PATH) {
+      sendJson(res, 404, 'not_found', `no peer endpoint ${pathname}`);
+      return true;
+    }
+    if (req.method !== 'POST') {
+      sendJson(res, 405, 'method_not_allowed', `${PEER_MESSAGES_PATH} accepts POST only`, { allow: 'POST' });
+      return true;
+    }
+    if (secret !== null) {
+      // Refuse unsigned or stale requests before reading their bodies.
+      const pre = checkTimestamp(req.headers, now(), windowMs);
+      if (!pre.ok) {
+        unauthorized(req, res, pre.reason);
+        return true;
+      }
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBodyBytes) {
+      tooLarge(res); // Node discards the unread body after the response (the connection stays usable)
+      return true;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let rejected = false;
+    req.on('data', (chunk: Buffer) => {
+      if (rejected) return; // discard the rest
+      total += chunk.length;
+      if (total > maxBodyBytes) {
+        rejected = true;
+        chunks.length = 0;
+        tooLarge(res);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (rejected) return;
+      try {
+        handleBody(req, res, url, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
+      } catch (e) {
+        logger?.warn(`raft peer request failed: ${describeError(e)}`);
+        sendJson(res, 500, 'internal_error', 'peer request failed');
+      }
+    });
+    req.on('error', () => {
+      /* client went away: nothing was delivered */
+    });
+    return true;
+  };
+}
+
+/**
+ * Puts `handler` in front of the server's existing 'request' listeners (for example the Express app a
+ * Nest application installed): the handler sees every request first, and requests it declines (returns
+ * false) go to the previous listeners, in order. Call it after the framework has attached its listener.
+ * Returns a function that restores the previous listeners.
+ */
+export function mountPeerHandler(server: http.Server, handler: PeerRequestHandler): () => void {
+  const previous = server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    let handled: boolean;
+    try {
+      handled = handler(req, res);
+    } catch (_e) {
+      handled = true;
+      sendJson(res, 500, 'internal_error', 'peer request failed');
+    }
+    if (handled) return;
+    for (const l of previous) l.call(server, req, res);
+  };
+  server.on('request', listener);
+  return () => {
+    server.removeListener('request', listener);
+    for (const l of previous) server.on('request', l);
+  };
+}

@@ -1,0 +1,3 @@
+export * from './auth';
+export * from './codec';
+export * from './http-transport';
