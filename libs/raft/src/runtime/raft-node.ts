@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
+import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
 import type { RaftStorage, SnapshotWriter } from '../storage/types';
 
 /** Where messages go; the HTTP transport implements it, tests may use an in-process one. */
@@ -110,6 +110,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private driving = false;
   private driveScheduled = false;
   private stopped: string | null = null;
+  private closed = false;
   private appliedIndex = 0;
   private snapshotIndex = 0;
   private incoming: SnapshotWriter | null = null;
@@ -142,17 +143,19 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const state = await o.storage.open(initial);
     const ticks = (ms: number): number => Math.max(1, Math.round(ms / this.tickMs));
     const random = o.random ?? Math.random;
+    // Only the limits that were given: an explicit `undefined` would override the core's defaults
+    // (it spreads the config over them), leaving NaN chunk sizes and no bounds at all.
+    const limits: Partial<RaftConfig> = {};
+    for (const key of ['maxInflight', 'maxAppendBytes', 'snapshotChunkSize', 'maxUncommittedEntries', 'maxPendingReads'] as const) {
+      if (o[key] !== undefined) limits[key] = o[key];
+    }
     this.core = new RaftCore(
       {
         id: o.id,
         electionTicks: [ticks(o.electionTimeoutMs[0]), ticks(o.electionTimeoutMs[1])],
         heartbeatTicks: ticks(o.heartbeatMs),
         random,
-        maxInflight: o.maxInflight,
-        maxAppendBytes: o.maxAppendBytes,
-        snapshotChunkSize: o.snapshotChunkSize,
-        maxUncommittedEntries: o.maxUncommittedEntries,
-        maxPendingReads: o.maxPendingReads,
+        ...limits,
       },
       state,
     );
@@ -170,11 +173,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   /** Stops timers and storage. Pending proposals and reads fail. */
   async stop(reason = 'shutdown'): Promise<void> {
-    if (this.stopped !== null) return;
-    this.stopped = reason;
+    // After a fatal error the node is already stopped, but its transport and storage are still open.
+    if (this.closed) return;
+    this.closed = true;
+    if (this.stopped === null) this.stopped = reason;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.failAll(new NodeStoppedError(reason));
+    this.failAll(new NodeStoppedError(this.stopped));
     while (this.driving) await new Promise((r) => setTimeout(r, 1));
     await this.incoming?.abort().catch(() => {});
     await this.opts.transport.close();
@@ -305,6 +310,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private async handleReady(rd: Ready): Promise<void> {
     const { storage, transport } = this.opts;
     if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leaderId);
+    // A member added since the last Ready (by this leader's proposal, or an entry just received) needs
+    // its address before this Ready's messages go out, or the first append to it is dropped.
+    if (this.core.conf !== this.lastConf) this.updatePeers();
     this.sendMessages(rd.messages);
     for (const chunk of rd.snapshotChunks) {
       if (chunk.offset === 0 || this.incoming === null || this.incoming.meta.index !== chunk.meta.index) {
