@@ -1,0 +1,29 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { toClusterHttpError } from '../raft-cluster.errors';
+import { RaftClusterService } from '../raft-cluster.service';
+
+/**
+ * Exception filter of the cluster controllers: every error becomes JSON `{ error, message }` with the
+ * right status and headers (`Retry-After` on 503s, `leaderId`/`leaderUrl` on `not_leader`).
+ */
+@Catch()
+export class ClusterExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('RaftCluster');
+
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly cluster: RaftClusterService,
+  ) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const e = toClusterHttpError(exception, (id) => this.cluster.memberUrl(id));
+    if (e.status >= 500 && e.code === 'internal_error') {
+      this.logger.error(`[${this.cluster.memberId}] cluster endpoint failed: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
+    }
+    const adapter = this.adapterHost.httpAdapter;
+    const res = host.switchToHttp().getResponse<unknown>();
+    for (const [k, v] of Object.entries(e.headers)) adapter.setHeader(res, k, v);
+    adapter.reply(res, e.body(), e.status);
+  }
+}

@@ -1,0 +1,91 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+
+/** Marks a request that one node sent to another on a client's behalf: it is never forwarded again. */
+export const FORWARDED_HEADER = 'x-raft-forwarded';
+
+export interface HttpAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface HttpCallOptions {
+  method: string;
+  /** Path and query, starting with `/`. */
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  /** Largest answer accepted; beyond it the call fails. Default 1 MiB. */
+  maxAnswerBytes?: number;
+}
+
+export class HttpCallError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'network' | 'too_large',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpCallError';
+  }
+}
+
+/** One JSON request with node:http(s), no keep-alive; rejects only on network errors and timeouts. */
+export function httpCall(baseUrl: string, opts: HttpCallOptions): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    let url: URL;
+    try {
+      url = new URL(opts.path, baseUrl);
+    } catch (_e) {
+      reject(new HttpCallError('network', `bad URL ${baseUrl}${opts.path}`));
+      return;
+    }
+    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: Record<string, string | number> = { accept: 'application/json', ...opts.headers };
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = payload.length;
+    }
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const max = opts.maxAnswerBytes ?? 1024 * 1024;
+    let settled = false;
+    const fail = (err: HttpCallError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      reject(err);
+    };
+    const req = request(url, { method: opts.method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      res.on('data', (c: Buffer) => {
+        total += c.length;
+        if (total > max) fail(new HttpCallError('too_large', `answer from ${url.origin} over ${max} bytes`));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+      });
+      res.on('error', (e) => fail(new HttpCallError('network', `${url.origin}: ${e.message}`)));
+    });
+    const timer = setTimeout(() => fail(new HttpCallError('timeout', `no answer from ${url.origin} within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    req.on('error', (e: NodeJS.ErrnoException) => fail(new HttpCallError('network', `${url.origin}: ${e.code ?? e.message}`)));
+    req.end(payload);
+  });
+}
+
+/** The answer's body as JSON, or null. */
+export function jsonBody(answer: HttpAnswer): unknown {
+  const type = String(answer.headers['content-type'] ?? '');
+  if (!type.includes('json') || answer.body.length === 0) return null;
+  try {
+    return JSON.parse(answer.body.toString('utf8'));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,82 @@
+import { HttpException } from '@nestjs/common';
+import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
+
+/**
+ * An error with its HTTP answer: status, `{ error, message }` body (plus `extra` fields) and headers.
+ * The cluster endpoints answer every failure this way.
+ */
+export class ClusterHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ClusterHttpError';
+  }
+
+  body(): Record<string, unknown> {
+    return { error: this.code, message: this.message, ...this.extra };
+  }
+}
+
+/** Seconds a client should wait before retrying when no leader is known (an election is a few hundred ms). */
+export const RETRY_AFTER_SECONDS = '1';
+
+export function noLeaderError(message = 'no leader is known right now (an election is probably running); retry shortly'): ClusterHttpError {
+  return new ClusterHttpError(503, 'no_leader', message, { leaderId: null, leaderUrl: null }, { 'Retry-After': RETRY_AFTER_SECONDS });
+}
+
+export function badRequest(field: string, message: string): ClusterHttpError {
+  return new ClusterHttpError(400, 'bad_request', message, { field });
+}
+
+/**
+ * Maps the runtime's and the core's errors to HTTP answers:
+ * `NotLeaderError` -> 503 + Retry-After without a known leader, else 409 `not_leader` with
+ * `leaderId`/`leaderUrl`; transfer in progress, too many pending entries, stopped node, lost proposal
+ * -> 503 + Retry-After; a configuration change still pending -> 409 + Retry-After; an invalid
+ * configuration change -> 409.
+ */
+export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => string | null = () => null): ClusterHttpError {
+  if (err instanceof ClusterHttpError) return err;
+  if (err instanceof NotLeaderError) {
+    if (err.leaderId === null) return noLeaderError();
+    return new ClusterHttpError(409, 'not_leader', err.message, { leaderId: err.leaderId, leaderUrl: leaderUrl(err.leaderId) });
+  }
+  if (err instanceof RaftError) {
+    switch (err.code) {
+      case 'not_leader':
+        return noLeaderError(err.message);
+      case 'transfer_in_progress':
+        return new ClusterHttpError(503, 'transfer_in_progress', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+      case 'proposal_dropped':
+        return new ClusterHttpError(503, 'overloaded', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+      case 'conf_change_pending':
+        return new ClusterHttpError(409, 'conf_change_pending', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+      case 'bad_conf_change':
+        return new ClusterHttpError(409, 'bad_conf_change', err.message);
+    }
+  }
+  if (err instanceof NodeStoppedError) {
+    return new ClusterHttpError(503, 'stopped', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+  }
+  if (err instanceof ProposalLostError) {
+    return new ClusterHttpError(503, 'proposal_lost', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const res = err.getResponse();
+    let message = err.message;
+    if (typeof res === 'object' && res !== null) {
+      const m = (res as { message?: unknown }).message;
+      if (typeof m === 'string') message = m;
+      else if (Array.isArray(m)) message = m.join('; ');
+    }
+    const code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error';
+    return new ClusterHttpError(status, code, message);
+  }
+  return new ClusterHttpError(500, 'internal_error', err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,132 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
+
+/** What the gauges read at scrape time. */
+export interface MetricsSource {
+  term: number;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+  snapshotBytes: number;
+}
+
+export type ProposalResult = 'ok' | 'error' | 'not_leader' | 'dropped' | 'lost' | 'stopped';
+
+/**
+ * The Prometheus metrics of one cluster node, in a registry of its own (never prom-client's global
+ * default registry), so that several nodes can live in one process. Serve `registry.metrics()` with
+ * `registry.contentType`; or merge it into an app registry with `Registry.merge([...])`.
+ */
+export class RaftClusterMetrics {
+  readonly registry = new Registry();
+  private source: () => MetricsSource | null = () => null;
+
+  readonly term: Gauge;
+  readonly role: Gauge<'role'>;
+  readonly commitIndex: Gauge;
+  readonly appliedIndex: Gauge;
+  readonly leaderChanges: Counter;
+  readonly elections: Counter;
+  readonly appendLatency: Histogram;
+  readonly fsyncLatency: Histogram;
+  readonly proposals: Counter<'result'>;
+  readonly forwardedRequests: Counter;
+  readonly snapshots: Counter;
+  readonly snapshotBytes: Gauge;
+
+  constructor() {
+    const registers = [this.registry];
+    const read = (): MetricsSource | null => {
+      try {
+        return this.source();
+      } catch {
+        return null;
+      }
+    };
+    const term = (this.term = new Gauge({
+      name: 'raft_term',
+      help: 'Current Raft term of this node',
+      registers,
+      collect: () => {
+        const s = read();
+        if (s !== null) term.set(s.term);
+      },
+    }));
+    const role = (this.role = new Gauge({
+      name: 'raft_role',
+      help: 'Current role of this node (1 for the role it has, 0 for the others)',
+      labelNames: ['role'] as const,
+      registers,
+      collect: () => {
+        const s = read();
+        for (const r of ROLES) role.set({ role: r }, s !== null && s.role === r ? 1 : 0);
+      },
+    }));
+    const commit = (this.commitIndex = new Gauge({
+      name: 'raft_commit_index',
+      help: 'Highest log index known to be committed',
+      registers,
+      collect: () => {
+        const s = read();
+        if (s !== null) commit.set(s.commitIndex);
+      },
+    }));
+    const applied = (this.appliedIndex = new Gauge({
+      name: 'raft_applied_index',
+      help: 'Highest log index applied to the state machine on this node',
+      registers,
+      collect: () => {
+        const s = read();
+        if (s !== null) applied.set(s.appliedIndex);
+      },
+    }));
+    this.leaderChanges = new Counter({ name: 'raft_leader_changes_total', help: 'Times this node saw a new leader', registers });
+    this.elections = new Counter({ name: 'raft_elections_total', help: 'Elections this node started (became candidate)', registers });
+    this.appendLatency = new Histogram({
+      name: 'raft_append_latency_seconds',
+      help: 'Time from proposing an entry on the leader to its commit and local apply',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.fsyncLatency = new Histogram({
+      name: 'raft_fsync_latency_seconds',
+      help: 'Duration of durable log writes (storage save: write and sync)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.proposals = new Counter({
+      name: 'raft_proposals_total',
+      help: 'Proposals made on this node, by outcome',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.forwardedRequests = new Counter({
+      name: 'raft_forwarded_requests_total',
+      help: 'Cluster requests this node forwarded to the leader',
+      registers,
+    });
+    this.snapshots = new Counter({ name: 'raft_snapshots_total', help: 'Snapshots made durable on this node (taken or received)', registers });
+    const snapBytes = (this.snapshotBytes = new Gauge({
+      name: 'raft_snapshot_bytes',
+      help: 'Size in bytes of the current durable snapshot',
+      registers,
+      collect: () => {
+        const s = read();
+        if (s !== null) snapBytes.set(s.snapshotBytes);
+      },
+    }));
+  }
+
+  bindSource(source: () => MetricsSource | null): void {
+    this.source = source;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
