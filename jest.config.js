@@ -1,6 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   rootDir: __dirname,
   testMatch: [
     '<rootDir>/libs/**/*.spec.ts',
