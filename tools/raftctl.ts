@@ -1,24 +1,14 @@
 import * as http from 'node:http';
+import type { ClusterStatus } from '../libs/raft-cluster/src/raft-cluster.service';
 
 /**
  * raftctl: talks to the cluster endpoints of any node.
- *   raftctl status|members|add <id> <url>|remove <id>|transfer [to]|watch   [--url http://host:port] [--secret S]
+ *   raftctl status|members|add <id> <url>|remove <id>|transfer [to]|watch   [--url http://host:port]
+ * The cluster endpoints take no credentials (SPEC section 3), so no secret is ever sent.
  */
-interface Status {
-  memberId: string;
-  role: string;
-  isLeader: boolean;
-  leaderId: string | null;
-  leaderUrl: string | null;
-  term: number;
-  commitIndex: number;
-  lastApplied: number;
-  lastLogIndex: number;
-  snapshotIndex: number;
-  members: { id: string; url: string; voter: boolean; reachable: boolean; matchIndex: number | null; lastContactMs: number | null }[];
-}
+type Status = ClusterStatus;
 
-function call(base: string, method: string, path: string, body?: unknown, secret?: string): Promise<{ status: number; body: string }> {
+function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -26,10 +16,7 @@ function call(base: string, method: string, path: string, body?: unknown, secret
       {
         method,
         timeout: 3000,
-        headers: {
-          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(secret !== undefined ? { authorization: `Bearer ${secret}` } : {}),
-        },
+        headers: payload !== undefined ? { 'content-type': 'application/json' } : {},
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -78,7 +65,6 @@ async function main(argv: string[]): Promise<number> {
     return v;
   };
   const base = opt('url') ?? process.env.RAFT_URL ?? 'http://127.0.0.1:3001';
-  const secret = opt('secret') ?? process.env.CLUSTER_SECRET;
   const [cmd, ...args] = argv;
   const print = (r: { status: number; body: string }): number => {
     console.log(r.body === '' ? `HTTP ${r.status}` : r.body);
@@ -97,12 +83,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'add':
       if (args.length < 2) break;
-      return print(await call(base, 'POST', '/cluster/members', { id: args[0], url: args[1] }, secret));
+      return print(await call(base, 'POST', '/cluster/members', { id: args[0], url: args[1] }));
     case 'remove':
       if (args.length < 1) break;
-      return print(await call(base, 'DELETE', `/cluster/members/${encodeURIComponent(args[0])}`, undefined, secret));
+      return print(await call(base, 'DELETE', `/cluster/members/${encodeURIComponent(args[0])}`));
     case 'transfer':
-      return print(await call(base, 'POST', '/cluster/leadership-transfer', args[0] !== undefined ? { to: args[0] } : {}, secret));
+      return print(await call(base, 'POST', '/cluster/leadership-transfer', args[0] !== undefined ? { to: args[0] } : {}));
     case 'watch': {
       const once = argv.includes('--once');
       for (;;) {
@@ -121,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   }
-  console.error('usage: raftctl status | members | add <id> <url> | remove <id> | transfer [to] | watch [--once]   [--url http://host:port] [--secret S]');
+  console.error('usage: raftctl status | members | add <id> <url> | remove <id> | transfer [to] | watch [--once]   [--url http://host:port]');
   return 2;
 }
 

@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { ClusterStatus } from '../../libs/raft-cluster/src/raft-cluster.service';
 
 /** A cluster of real node processes on loopback, for end-to-end tests and benchmarks. */
 export interface ProcessClusterOptions {
@@ -14,18 +15,7 @@ export interface ProcessClusterOptions {
   env?: Record<string, string>;
 }
 
-export interface NodeStatus {
-  memberId: string;
-  role: string;
-  isLeader: boolean;
-  leaderId: string | null;
-  term: number;
-  commitIndex: number;
-  lastApplied: number;
-  lastLogIndex: number;
-  snapshotIndex: number;
-  members: { id: string; url: string; voter: boolean; reachable: boolean; matchIndex: number | null; lastContactMs: number | null }[];
-}
+export type NodeStatus = ClusterStatus;
 
 export interface HttpResult {
   status: number;
