@@ -7,17 +7,38 @@
  * as one batch (up to `maxBatchBytes`): under load this is what batches appends and heartbeats. A failed
  * batch (connection error, timeout, non-2xx) is dropped: Raft resends what matters on its own.
  *
+ * Two sending modes (option `mode`):
+ * - `'stream'` (default): per peer, ONE long-lived chunked request `POST /raft/stream` whose headers are
+ *   signed like any peer request (empty body digest). Each batch is one frame, written with one
+ *   `req.write` (one syscall): `[u32 BE payload length][payload = encodeMessages(batch)][16-byte MAC]`,
+ *   MAC = first 16 bytes of HMAC-SHA256(secret, streamNonce || u64 BE frame sequence || payload), the
+ *   sequence starting at 0. So frames cannot be altered, replayed or reordered within a stream, and a
+ *   stream cannot be replayed (the signed headers go through the replay cache). The receiver accepts the
+ *   stream with an interim `102 Processing` (the sender then reports the peer reachable), never answers
+ *   finally until the stream ends (204), and closes it (400/413/500) on the first bad frame, delivering
+ *   nothing from that frame on. A broken stream marks the peer unreachable and is reopened with backoff.
+ *   One write in flight per peer: what is queued meanwhile leaves as the next frame.
+ *   Insecure mode (`secret: null`): no header signature, and the MAC field is 16 zero bytes, not checked.
+ * - `'request'`: one `POST /raft/messages` per batch, at most one in flight per peer (the older mode).
+ *
  * Receiving side ({@link createPeerRequestHandler}): a plain `(req, res) => boolean` handler for
- * `POST /raft/messages`, to be put in front of the app's own router with {@link mountPeerHandler}, so
- * peer traffic skips the framework's middleware.
+ * `POST /raft/messages` and `POST /raft/stream`, to be put in front of the app's own router with
+ * {@link mountPeerHandler}, so peer traffic skips the framework's middleware. Node's
+ * `server.requestTimeout` (300 s by default) would kill a long-lived stream and cannot be lifted per
+ * request, so {@link mountPeerHandler} sets it to 0 (restored on unmount); `headersTimeout` still applies.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Message } from '../core/types';
-import { checkTimestamp, DEFAULT_AUTH_WINDOW_MS, DEFAULT_REPLAY_CACHE_SIZE, ReplayCache, signPeerRequest, verifyPeerRequest } from './auth';
+import { checkTimestamp, DEFAULT_AUTH_WINDOW_MS, HEADER_NONCE, DEFAULT_REPLAY_CACHE_SIZE, ReplayCache, signPeerRequest, verifyPeerRequest } from './auth';
 import { BATCH_OVERHEAD, CodecError, decodeMessages, encodeMessages, estimateEncodedSize } from './codec';
 
 export const PEER_MESSAGES_PATH = '/raft/messages';
+export const PEER_STREAM_PATH = '/raft/stream';
+/** Frame layout: u32 length + payload + MAC. */
+export const FRAME_HEADER_BYTES = 4;
+export const FRAME_MAC_BYTES = 16;
 /** Header naming the sender (URI-encoded node id). Checked against the (authenticated) messages' `from`. */
 export const HEADER_FROM = 'x-raft-from';
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
@@ -47,6 +68,12 @@ export interface HttpTransportOptions {
   logger?: TransportLogger;
   /** Called on each change of a peer's reachability (including the first success or failure). */
   onPeerStatus?: (peerId: string, reachable: boolean) => void;
+  /**
+   * `'stream'` (default): one long-lived `POST /raft/stream` per peer carrying MAC'd frames (needs a
+   * receiver that knows `/raft/stream`). `'request'`: one `POST /raft/messages` per batch.
+   * In stream mode `requestTimeoutMs` bounds each frame write.
+   */
+  mode?: 'stream' | 'request';
 }
 
 export interface PeerStatus {
@@ -56,8 +83,114 @@ export interface PeerStatus {
   queued: number;
   /** Messages dropped so far: queue overflow plus failed batches. */
   dropped: number;
-  /** Requests sent so far (successful or not). */
+  /** Requests sent so far (successful or not); in stream mode, streams opened. */
   requests: number;
+  /** Stream mode: frames written so far. */
+  frames: number;
+}
+
+/** MAC of one stream frame (see the module comment); 16 zero bytes in insecure mode. */
+export function frameMac(secret: string | null, streamNonce: string, seq: number, payload: Uint8Array): Buffer {
+  if (secret === null) return Buffer.alloc(FRAME_MAC_BYTES);
+  const seqBuf = Buffer.allocUnsafe(8);
+  seqBuf.writeBigUInt64BE(BigInt(seq));
+  return createHmac('sha256', secret).update(streamNonce, 'utf8').update(seqBuf).update(payload).digest().subarray(0, FRAME_MAC_BYTES);
+}
+
+/** One complete frame (header + payload + MAC) in a single buffer, ready for one write. */
+export function encodeFrame(secret: string | null, streamNonce: string, seq: number, payload: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length + FRAME_MAC_BYTES);
+  frame.writeUInt32BE(payload.length, 0);
+  frame.set(payload, FRAME_HEADER_BYTES);
+  frame.set(frameMac(secret, streamNonce, seq, payload), FRAME_HEADER_BYTES + payload.length);
+  return frame;
+}
+
+export class FrameError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 413,
+  ) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+/**
+ * Incremental parser of a frame stream: `push` chunks as they arrive (frames may be split anywhere or
+ * several per chunk); it returns the payloads of the frames completed by that chunk, each checked (MAC
+ * over nonce, expected sequence and payload; payload limit). It throws a {@link FrameError} on the
+ * first bad frame and refuses everything after it.
+ */
+export class FrameParser {
+  private chunks: Buffer[] = [];
+  private total = 0;
+  private seq = 0;
+  private failed = false;
+
+  constructor(
+    private readonly secret: string | null,
+    private readonly streamNonce: string,
+    private readonly maxPayloadBytes: number,
+  ) {}
+
+  /** Frames accepted so far. */
+  get frames(): number {
+    return this.seq;
+  }
+
+  /** Bytes of an incomplete frame waiting for more data. */
+  get pending(): number {
+    return this.total;
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    if (this.failed) throw new FrameError('stream already rejected', 400);
+    if (chunk.length === 0) return [];
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+    const out: Buffer[] = [];
+    try {
+      while (this.total >= FRAME_HEADER_BYTES) {
+        const head = this.chunks[0].length >= FRAME_HEADER_BYTES ? this.chunks[0] : this.join();
+        const len = head.readUInt32BE(0);
+        if (len > this.maxPayloadBytes) throw new FrameError(`frame of ${len} bytes over the limit of ${this.maxPayloadBytes}`, 413);
+        const need = FRAME_HEADER_BYTES + len + FRAME_MAC_BYTES;
+        if (this.total < need) break;
+        const buf = this.chunks[0].length >= need ? this.chunks[0] : this.join();
+        const payload = buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + len);
+        if (this.secret !== null) {
+          const given = buf.subarray(FRAME_HEADER_BYTES + len, need);
+          const expected = frameMac(this.secret, this.streamNonce, this.seq, payload);
+          if (!timingSafeEqualBuf(given, expected)) throw new FrameError(`frame ${this.seq}: MAC mismatch (altered, replayed or out of order)`, 400);
+        }
+        this.seq++;
+        out.push(payload);
+        if (buf.length === need) {
+          this.chunks.shift();
+        } else {
+          this.chunks[0] = buf.subarray(need);
+        }
+        this.total -= need;
+      }
+    } catch (e) {
+      this.failed = true;
+      this.chunks = [];
+      this.total = 0;
+      throw e;
+    }
+    return out;
+  }
+
+  private join(): Buffer {
+    const all = Buffer.concat(this.chunks, this.total);
+    this.chunks = [all];
+    return all;
+  }
+}
+
+function timingSafeEqualBuf(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 class MessageQueue {
@@ -112,9 +245,11 @@ interface Peer {
   readonly hostname: string;
   readonly port: number;
   readonly path: string;
+  readonly streamPath: string;
   readonly agent: http.Agent;
   queue: MessageQueue;
   inFlight: http.ClientRequest | null;
+  stream: PeerStream | null;
   flushScheduled: boolean;
   retryTimer: NodeJS.Timeout | null;
   backoffMs: number;
@@ -122,8 +257,23 @@ interface Peer {
   lastSuccessMs: number | null;
   dropped: number;
   requests: number;
+  frames: number;
   removed: boolean;
 }
+
+interface PeerStream {
+  readonly req: http.ClientRequest;
+  readonly nonce: string;
+  seq: number;
+  /** A frame write not yet handed to the kernel: what is queued meanwhile waits for the next frame. */
+  writing: boolean;
+  /** Messages in the frame being written (counted as dropped if the stream breaks before it is done). */
+  writingCount: number;
+  writeTimer: NodeJS.Timeout | null;
+  closed: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function describeError(err: unknown): string {
   if (err && typeof err === 'object') {
@@ -143,6 +293,7 @@ export class HttpTransport {
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private readonly selfIdHeader: string;
+  private readonly mode: 'stream' | 'request';
 
   constructor(private readonly opts: HttpTransportOptions) {
     if (typeof opts.selfId !== 'string' || opts.selfId === '') throw new TypeError('HttpTransport: selfId must be a non-empty string');
@@ -158,6 +309,8 @@ export class HttpTransport {
     this.retryDelayMs = opts.retryDelayMs ?? 10;
     this.maxRetryDelayMs = Math.max(this.retryDelayMs, opts.maxRetryDelayMs ?? 200);
     this.selfIdHeader = encodeURIComponent(opts.selfId);
+    this.mode = opts.mode ?? 'stream';
+    if (this.mode !== 'stream' && this.mode !== 'request') throw new TypeError(`HttpTransport: mode must be 'stream' or 'request'`);
   }
 
   /**
@@ -230,7 +383,7 @@ export class HttpTransport {
   peerStatus(): Record<string, PeerStatus> {
     const out: Record<string, PeerStatus> = {};
     for (const [id, p] of this.peers) {
-      out[id] = { reachable: p.state === 'reachable', lastSuccessMs: p.lastSuccessMs, queued: p.queue.length, dropped: p.dropped, requests: p.requests };
+      out[id] = { reachable: p.state === 'reachable', lastSuccessMs: p.lastSuccessMs, queued: p.queue.length, dropped: p.dropped, requests: p.requests, frames: p.frames };
     }
     return out;
   }
@@ -262,17 +415,21 @@ export class HttpTransport {
       return null;
     }
     const secure = u.protocol === 'https:';
-    const agentOpts: http.AgentOptions = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1 };
+    // Stream mode: each stream gets its own connection (never a kept-alive socket the server may have closed).
+    const agentOpts: http.AgentOptions = this.mode === 'stream' ? { keepAlive: false } : { keepAlive: true, maxSockets: 1, maxFreeSockets: 1 };
+    const prefix = u.pathname.replace(/\/+$/, '');
     return {
       id,
       url,
       request: secure ? https.request : http.request,
       hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: u.port ? Number(u.port) : secure ? 443 : 80,
-      path: u.pathname.replace(/\/+$/, '') + PEER_MESSAGES_PATH,
+      path: prefix + PEER_MESSAGES_PATH,
+      streamPath: prefix + PEER_STREAM_PATH,
       agent: secure ? new https.Agent(agentOpts) : new http.Agent(agentOpts),
       queue: new MessageQueue(),
       inFlight: null,
+      stream: null,
       flushScheduled: false,
       retryTimer: null,
       backoffMs: this.retryDelayMs,
@@ -280,6 +437,7 @@ export class HttpTransport {
       lastSuccessMs: null,
       dropped: 0,
       requests: 0,
+      frames: 0,
       removed: false,
     };
   }
@@ -291,11 +449,14 @@ export class HttpTransport {
     const req = peer.inFlight;
     peer.inFlight = null;
     req?.destroy();
+    const stream = peer.stream;
+    peer.stream = null;
+    if (stream) this.closeStream(stream);
     peer.agent.destroy();
   }
 
   private schedule(peer: Peer): void {
-    if (peer.inFlight || peer.flushScheduled || peer.retryTimer || peer.removed || peer.queue.length === 0) return;
+    if (peer.inFlight || peer.stream?.writing || peer.flushScheduled || peer.retryTimer || peer.removed || peer.queue.length === 0) return;
     // Wait for the end of this event-loop turn: everything sent meanwhile leaves in one request.
     peer.flushScheduled = true;
     setImmediate(() => {
@@ -304,15 +465,25 @@ export class HttpTransport {
     });
   }
 
+  /** Takes the next batch off the queue (at least one message, at most maxBatchBytes unless one is bigger). */
+  private nextBatch(peer: Peer): Message[] {
+    const q = peer.queue;
+    const batch: Message[] = [];
+    let bytes = BATCH_OVERHEAD;
+    while (q.length > 0 && (batch.length === 0 || bytes + q.peekSize() <= this.maxBatchBytes)) {
+      bytes += q.peekSize();
+      batch.push(q.shift());
+    }
+    return batch;
+  }
+
   private flush(peer: Peer): void {
+    if (this.mode === 'stream') {
+      this.flushStream(peer);
+      return;
+    }
     while (!this.closed && !peer.removed && !peer.inFlight && !peer.retryTimer && peer.queue.length > 0) {
-      const q = peer.queue;
-      const batch: Message[] = [];
-      let bytes = BATCH_OVERHEAD;
-      while (q.length > 0 && (batch.length === 0 || bytes + q.peekSize() <= this.maxBatchBytes)) {
-        bytes += q.peekSize();
-        batch.push(q.shift());
-      }
+      const batch = this.nextBatch(peer);
       let body: Buffer;
       try {
         body = encodeMessages(batch);
@@ -396,6 +567,112 @@ export class HttpTransport {
     req.end(body);
   }
 
+  // ---------------------------------------------------------------- stream mode
+
+  private flushStream(peer: Peer): void {
+    while (!this.closed && !peer.removed && !peer.retryTimer && peer.queue.length > 0) {
+      const stream = peer.stream ?? this.openStream(peer);
+      if (!stream || stream.writing) return;
+      const batch = this.nextBatch(peer);
+      let payload: Buffer;
+      try {
+        payload = encodeMessages(batch);
+      } catch (e) {
+        peer.dropped += batch.length;
+        this.opts.logger?.warn(`raft transport: batch of ${batch.length} for ${peer.id} dropped, cannot encode: ${describeError(e)}`);
+        continue;
+      }
+      const frame = encodeFrame(this.opts.secret, stream.nonce, stream.seq++, payload);
+      stream.writing = true;
+      stream.writingCount = batch.length;
+      peer.frames++;
+      stream.writeTimer = setTimeout(() => this.streamFailed(peer, stream, `frame write timeout after ${this.opts.requestTimeoutMs} ms`), this.opts.requestTimeoutMs);
+      stream.req.write(frame, (err) => {
+        if (stream.closed) return;
+        if (stream.writeTimer) clearTimeout(stream.writeTimer);
+        stream.writeTimer = null;
+        if (err) {
+          this.streamFailed(peer, stream, describeError(err));
+          return;
+        }
+        stream.writing = false;
+        stream.writingCount = 0;
+        peer.lastSuccessMs = Date.now();
+        // Whatever was queued while the socket was busy leaves now as one frame (at the end of this turn).
+        this.schedule(peer);
+      });
+      return;
+    }
+  }
+
+  private openStream(peer: Peer): PeerStream | null {
+    const nonce = randomBytes(16).toString('base64url');
+    const headers: Record<string, string> = {
+      'content-type': 'application/octet-stream',
+      [HEADER_FROM]: this.selfIdHeader,
+      ...signPeerRequest(this.opts.secret, 'POST', peer.streamPath, EMPTY, Date.now(), nonce),
+    };
+    let req: http.ClientRequest;
+    try {
+      req = peer.request({ agent: peer.agent, hostname: peer.hostname, port: peer.port, path: peer.streamPath, method: 'POST', headers });
+    } catch (e) {
+      this.failed(peer, describeError(e));
+      return null;
+    }
+    const stream: PeerStream = { req, nonce, seq: 0, writing: false, writingCount: 0, writeTimer: null, closed: false };
+    peer.stream = stream;
+    peer.requests++;
+    req.on('information', (info) => {
+      if (info.statusCode !== 102 || stream.closed || peer.stream !== stream) return;
+      // The receiver authenticated the stream.
+      peer.backoffMs = this.retryDelayMs;
+      peer.lastSuccessMs = Date.now();
+      this.setState(peer, 'reachable', '');
+    });
+    req.on('response', (res) => {
+      const status = res.statusCode ?? 0;
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < 300) text += chunk;
+      });
+      res.on('error', () => undefined);
+      res.on('end', () => {
+        let detail = text.slice(0, 200);
+        try {
+          const j = JSON.parse(text) as { error?: unknown };
+          if (typeof j.error === 'string') detail = j.error;
+        } catch {
+          /* not JSON: keep the text */
+        }
+        this.streamFailed(peer, stream, `stream ended: HTTP ${status}${detail ? ` ${detail}` : ''}${status === 401 ? ' (check the cluster secret)' : ''}`);
+      });
+    });
+    req.on('error', (e) => this.streamFailed(peer, stream, describeError(e)));
+    req.on('close', () => this.streamFailed(peer, stream, 'stream closed'));
+    req.flushHeaders();
+    return stream;
+  }
+
+  private closeStream(stream: PeerStream): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    if (stream.writeTimer) clearTimeout(stream.writeTimer);
+    stream.writeTimer = null;
+    stream.req.destroy();
+  }
+
+  private streamFailed(peer: Peer, stream: PeerStream, reason: string): void {
+    if (stream.closed) return;
+    const inWrite = stream.writing ? stream.writingCount : 0;
+    this.closeStream(stream);
+    if (peer.stream !== stream) return; // removed or replaced meanwhile
+    peer.stream = null;
+    if (this.closed || peer.removed) return;
+    peer.dropped += inWrite;
+    this.failed(peer, reason);
+  }
+
   private failed(peer: Peer, reason: string): void {
     this.opts.logger?.debug?.(`raft transport: request to ${peer.id} failed: ${reason}`);
     this.setState(peer, 'unreachable', reason);
@@ -447,7 +724,14 @@ export interface PeerRequestHandlerOptions {
   now?: () => number;
 }
 
-export type PeerRequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+export type PeerRequestHandler = ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) & {
+  /**
+   * Ends the open `/raft/stream` requests (their connections are closed), for example before the server
+   * closes: `server.close()` waits for active requests, and a stream never ends by itself.
+   * {@link mountPeerHandler}'s unmount calls it.
+   */
+  closeStreams?(): void;
+};
 
 function sendJson(res: http.ServerResponse, status: number, error: string, message: string, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -484,28 +768,29 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     sendJson(res, 401, 'unauthorized', UNAUTHORIZED);
   };
 
-  const handleBody = (req: http.IncomingMessage, res: http.ServerResponse, url: string, body: Buffer): void => {
-    if (secret !== null) {
-      const v = verifyPeerRequest(secret, 'POST', url, req.headers, body, now(), { windowMs, replayCache });
-      if (!v.ok) return unauthorized(req, res, v.reason);
+  type Rejection = { status: number; error: string; message: string };
+  /** The sender named by the header: undefined without one, a Rejection when malformed. */
+  const senderOf = (req: http.IncomingMessage): string | undefined | Rejection => {
+    const fromHeader = req.headers[HEADER_FROM];
+    if (typeof fromHeader !== 'string') return undefined;
+    try {
+      return decodeURIComponent(fromHeader);
+    } catch {
+      return { status: 400, error: 'bad_request', message: `malformed ${HEADER_FROM} header` };
     }
+  };
+  /** Decodes and checks one batch; the messages to deliver, or why not. */
+  const checkBatch = (body: Buffer, from: string | undefined): Message[] | Rejection => {
     let msgs: Message[];
     try {
       msgs = decodeMessages(body);
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
-      return sendJson(res, 400, 'bad_request', `undecodable peer messages: ${e.message}`);
+      return { status: 400, error: 'bad_request', message: `undecodable peer messages: ${e.message}` };
     }
-    let from: string | undefined;
-    const fromHeader = req.headers[HEADER_FROM];
-    if (typeof fromHeader === 'string') {
-      try {
-        from = decodeURIComponent(fromHeader);
-      } catch {
-        return sendJson(res, 400, 'bad_request', `malformed ${HEADER_FROM} header`);
-      }
+    if (from !== undefined) {
       for (const m of msgs) {
-        if (m.from !== from) return sendJson(res, 400, 'bad_request', `message from ${JSON.stringify(m.from)} in a request from ${JSON.stringify(from)}`);
+        if (m.from !== from) return { status: 400, error: 'bad_request', message: `message from ${JSON.stringify(m.from)} in a request from ${JSON.stringify(from)}` };
       }
     }
     if (opts.selfId !== undefined) {
@@ -515,6 +800,19 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
         msgs = mine;
       }
     }
+    return msgs;
+  };
+
+  const handleBody = (req: http.IncomingMessage, res: http.ServerResponse, url: string, body: Buffer): void => {
+    if (secret !== null) {
+      const v = verifyPeerRequest(secret, 'POST', url, req.headers, body, now(), { windowMs, replayCache });
+      if (!v.ok) return unauthorized(req, res, v.reason);
+    }
+    const from = senderOf(req);
+    if (typeof from === 'object') return sendJson(res, from.status, from.error, from.message);
+    const checked = checkBatch(body, from);
+    if (!Array.isArray(checked)) return sendJson(res, checked.status, checked.error, checked.message);
+    const msgs = checked;
     try {
       if (msgs.length > 0) opts.onMessages(msgs, from);
     } catch (e) {
@@ -525,17 +823,108 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     res.end();
   };
 
-  return (req, res) => {
+  /** Closes a stream after a bad frame: the answer, then the connection (the body never ends by itself). */
+  const closeStream = (req: http.IncomingMessage, res: http.ServerResponse, r: Rejection, from: string | undefined): void => {
+    logger?.warn(`raft peer stream from ${from ?? req.socket.remoteAddress ?? '?'} closed: ${r.message}`);
+    req.removeAllListeners('data');
+    req.on('data', () => undefined);
+    const socket = req.socket;
+    if (!res.headersSent) {
+      const body = JSON.stringify({ error: r.error, message: r.message });
+      res.writeHead(r.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body, () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
+  };
+
+  const openStreams = new Set<http.IncomingMessage>();
+
+  const handleStream = (req: http.IncomingMessage, res: http.ServerResponse, url: string): void => {
+    let nonce = '';
+    if (secret !== null) {
+      const v = verifyPeerRequest(secret, 'POST', url, req.headers, EMPTY, now(), { windowMs, replayCache });
+      if (!v.ok) {
+        res.setHeader('connection', 'close'); // the body would never end: do not wait for it
+        unauthorized(req, res, v.reason);
+        return;
+      }
+      nonce = req.headers[HEADER_NONCE] as string;
+    }
+    const from = senderOf(req);
+    if (typeof from === 'object') return sendJson(res, from.status, from.error, from.message);
+    // A long-lived request: no idle timeout on its socket (server.requestTimeout: see mountPeerHandler).
+    req.setTimeout(0);
+    res.setTimeout(0);
+    const parser = new FrameParser(secret, nonce, maxBodyBytes);
+    let failed = false;
+    openStreams.add(req);
+    res.on('close', () => openStreams.delete(req));
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      let payloads: Buffer[];
+      try {
+        payloads = parser.push(chunk);
+      } catch (e) {
+        failed = true;
+        if (!(e instanceof FrameError)) throw e;
+        closeStream(req, res, { status: e.status, error: e.status === 413 ? 'payload_too_large' : 'bad_frame', message: e.message }, from);
+        return;
+      }
+      for (const payload of payloads) {
+        const checked = checkBatch(payload, from);
+        if (!Array.isArray(checked)) {
+          failed = true;
+          closeStream(req, res, checked, from);
+          return;
+        }
+        try {
+          if (checked.length > 0) opts.onMessages(checked, from);
+        } catch (e) {
+          failed = true;
+          logger?.warn(`raft peer stream: onMessages threw: ${describeError(e)}`);
+          closeStream(req, res, { status: 500, error: 'internal_error', message: 'the node failed to take the messages' }, from);
+          return;
+        }
+      }
+    });
+    req.on('end', () => {
+      if (failed) return;
+      if (parser.pending > 0) {
+        failed = true;
+        closeStream(req, res, { status: 400, error: 'bad_frame', message: `stream ended inside a frame (${parser.pending} bytes)` }, from);
+        return;
+      }
+      res.writeHead(204);
+      res.end();
+    });
+    req.on('error', () => {
+      /* sender went away: frames already delivered stay delivered */
+    });
+    // Accepted: tell the sender now (an interim answer; the final one comes when the stream ends).
+    res.writeProcessing();
+  };
+
+  const handler: PeerRequestHandler = (req, res) => {
     const url = req.url ?? '';
     if (!url.startsWith('/raft/')) return false;
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
-    if (pathname !== PEER_MESSAGES_PATH) {
+    if (pathname !== PEER_MESSAGES_PATH && pathname !== PEER_STREAM_PATH) {
       sendJson(res, 404, 'not_found', `no peer endpoint ${pathname}`);
       return true;
     }
     if (req.method !== 'POST') {
-      sendJson(res, 405, 'method_not_allowed', `${PEER_MESSAGES_PATH} accepts POST only`, { allow: 'POST' });
+      sendJson(res, 405, 'method_not_allowed', `${pathname} accepts POST only`, { allow: 'POST' });
+      return true;
+    }
+    if (pathname === PEER_STREAM_PATH) {
+      try {
+        handleStream(req, res, url);
+      } catch (e) {
+        logger?.warn(`raft peer stream failed: ${describeError(e)}`);
+        sendJson(res, 500, 'internal_error', 'peer request failed');
+      }
       return true;
     }
     if (secret !== null) {
@@ -579,6 +968,11 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     });
     return true;
   };
+  handler.closeStreams = () => {
+    for (const req of openStreams) req.socket.destroy();
+    openStreams.clear();
+  };
+  return handler;
 }
 
 /**
@@ -588,6 +982,11 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
  * Returns a function that restores the previous listeners.
  */
 export function mountPeerHandler(server: http.Server, handler: PeerRequestHandler): () => void {
+  // Node kills any request still receiving its body after server.requestTimeout (300 s by default, checked
+  // every connectionsCheckingInterval) and req/res.setTimeout(0) do not lift it: the long-lived
+  // /raft/stream requests need it off. headersTimeout (slow headers) and socket timeouts still apply.
+  const previousRequestTimeout = server.requestTimeout;
+  server.requestTimeout = 0;
   const previous = server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
   server.removeAllListeners('request');
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -603,6 +1002,8 @@ export function mountPeerHandler(server: http.Server, handler: PeerRequestHandle
   };
   server.on('request', listener);
   return () => {
+    if (server.requestTimeout === 0) server.requestTimeout = previousRequestTimeout;
+    handler.closeStreams?.();
     server.removeListener('request', listener);
     for (const l of previous) server.on('request', l);
   };

@@ -113,6 +113,7 @@ function transport(over: Partial<HttpTransportOptions> = {}): { t: HttpTransport
     selfId: 'a',
     secret: SECRET,
     requestTimeoutMs: 2000,
+    mode: 'request',
     logger: { warn: (m) => spy.warn.push(m), debug: (m) => spy.debug.push(m) },
     onPeerStatus: (id, ok) => spy.statuses.push([id, ok]),
     ...over,
