@@ -2,6 +2,7 @@
  * Options of {@link RaftClusterModule} and their validation. `validateRaftClusterOptions` is pure: it
  * never reads the environment, the disk or the network, and it never echoes the secret.
  */
+import { tickTiming } from '@raft-cqrs/raft';
 
 /** A member as given in `members`: `'id=url'` or `{ id, url }`. */
 export interface RaftClusterMember {
@@ -158,11 +159,10 @@ export function normaliseMemberUrl(raw: unknown): { url: string } | { problem: s
   return { url: u.origin };
 }
 
-/** Mirrors the runtime's tick arithmetic: the core needs heartbeat ticks below the minimum election ticks. */
+/** The core needs heartbeat ticks below the minimum election ticks, at the runtime's tick size. */
 function heartbeatFitsTicks(election: [number, number], heartbeat: number): boolean {
-  const tickMs = Math.max(1, Math.min(heartbeat, Math.floor(election[0] / 10)));
-  const ticks = (ms: number): number => Math.max(1, Math.round(ms / tickMs));
-  return ticks(heartbeat) < ticks(election[0]);
+  const t = tickTiming(heartbeat, election);
+  return t.heartbeatTicks < t.electionTicks[0];
 }
 
 /**

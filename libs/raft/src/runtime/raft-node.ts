@@ -52,6 +52,23 @@ export interface RaftNodeOptions {
   maxPendingReads?: number;
 }
 
+export interface TickTiming {
+  tickMs: number;
+  heartbeatTicks: number;
+  electionTicks: [number, number];
+}
+
+/**
+ * How milliseconds become core ticks. Every tick is a timer wake-up, which is most of an idle node's
+ * cost, so ticks are as coarse as the options allow: half a heartbeat, and at least six per minimum
+ * election timeout (the defaults, 50 ms and 150-300 ms, give 25 ms ticks, 2 and 6-12 ticks).
+ */
+export function tickTiming(heartbeatMs: number, electionTimeoutMs: [number, number]): TickTiming {
+  const tickMs = Math.max(1, Math.min(Math.floor(heartbeatMs / 2), Math.floor(electionTimeoutMs[0] / 6)));
+  const ticks = (ms: number): number => Math.max(1, Math.round(ms / tickMs));
+  return { tickMs, heartbeatTicks: ticks(heartbeatMs), electionTicks: [ticks(electionTimeoutMs[0]), ticks(electionTimeoutMs[1])] };
+}
+
 export class NotLeaderError extends Error {
   readonly code = 'not_leader';
   constructor(readonly leaderId: NodeId | null) {
@@ -106,6 +123,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly opts: RaftNodeOptions;
   private readonly log: RaftNodeLogger;
   private readonly tickMs: number;
+  private readonly timing: TickTiming;
   private timer: NodeJS.Timeout | null = null;
   private driving = false;
   private driveScheduled = false;
@@ -128,8 +146,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.opts = opts;
     this.id = opts.id;
     this.log = opts.logger ?? { info: () => {}, warn: () => {}, error: () => {} };
-    // Ten ticks per election-timeout minimum keeps the randomisation fine-grained without busy timers.
-    this.tickMs = Math.max(1, Math.min(opts.heartbeatMs, Math.floor(opts.electionTimeoutMs[0] / 10)));
+    this.timing = tickTiming(opts.heartbeatMs, opts.electionTimeoutMs);
+    this.tickMs = this.timing.tickMs;
   }
 
   async start(): Promise<void> {
@@ -141,7 +159,6 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       size: 0,
     };
     const state = await o.storage.open(initial);
-    const ticks = (ms: number): number => Math.max(1, Math.round(ms / this.tickMs));
     const random = o.random ?? Math.random;
     // Only the limits that were given: an explicit `undefined` would override the core's defaults
     // (it spreads the config over them), leaving NaN chunk sizes and no bounds at all.
@@ -152,8 +169,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.core = new RaftCore(
       {
         id: o.id,
-        electionTicks: [ticks(o.electionTimeoutMs[0]), ticks(o.electionTimeoutMs[1])],
-        heartbeatTicks: ticks(o.heartbeatMs),
+        electionTicks: this.timing.electionTicks,
+        heartbeatTicks: this.timing.heartbeatTicks,
         random,
         ...limits,
       },
