@@ -122,7 +122,6 @@ function classifyProposalError(err: unknown): ProposalResult {
 export class RaftClusterService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private node: RaftNode | null = null;
   private started = false;
-  private transport: HttpTransport | null = null;
   private storage: RaftStorage | null = null;
   private directory: PeerDirectory | null = null;
   private unmount: (() => void) | null = null;
@@ -168,7 +167,6 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       logger: this.logger,
       onPeerStatus: (id, reachable) => this.onPeerStatus(id, reachable),
     });
-    this.transport = transport;
     const directory = (this.directory = new PeerDirectory(transport, o.memberId, o.peerPort));
     const node = new RaftNode({
       id: o.memberId,
