@@ -482,18 +482,25 @@ export class HttpTransport {
       this.flushStream(peer);
       return;
     }
-    while (!this.closed && !peer.removed && !peer.inFlight && !peer.retryTimer && peer.queue.length > 0) {
+    while (!this.closed && !peer.removed && !peer.inFlight && !peer.retryTimer) {
+      const next = this.nextEncodedBatch(peer);
+      if (next === null) return;
+      this.post(peer, next.body, next.count, false);
+    }
+  }
+
+  /** The next batch of `peer`'s queue, encoded; a batch that cannot be encoded is dropped (and logged). Null when the queue is empty. */
+  private nextEncodedBatch(peer: Peer): { body: Buffer; count: number } | null {
+    while (peer.queue.length > 0) {
       const batch = this.nextBatch(peer);
-      let body: Buffer;
       try {
-        body = encodeMessages(batch);
+        return { body: encodeMessages(batch), count: batch.length };
       } catch (e) {
         peer.dropped += batch.length;
         this.opts.logger?.warn(`raft transport: batch of ${batch.length} for ${peer.id} dropped, cannot encode: ${describeError(e)}`);
-        continue;
       }
-      this.post(peer, body, batch.length, false);
     }
+    return null;
   }
 
   private post(peer: Peer, body: Buffer, count: number, isRetry: boolean): void {
@@ -573,18 +580,11 @@ export class HttpTransport {
     while (!this.closed && !peer.removed && !peer.retryTimer && peer.queue.length > 0) {
       const stream = peer.stream ?? this.openStream(peer);
       if (!stream || stream.writing) return;
-      const batch = this.nextBatch(peer);
-      let payload: Buffer;
-      try {
-        payload = encodeMessages(batch);
-      } catch (e) {
-        peer.dropped += batch.length;
-        this.opts.logger?.warn(`raft transport: batch of ${batch.length} for ${peer.id} dropped, cannot encode: ${describeError(e)}`);
-        continue;
-      }
-      const frame = encodeFrame(this.opts.secret, stream.nonce, stream.seq++, payload);
+      const next = this.nextEncodedBatch(peer);
+      if (next === null) return;
+      const frame = encodeFrame(this.opts.secret, stream.nonce, stream.seq++, next.body);
       stream.writing = true;
-      stream.writingCount = batch.length;
+      stream.writingCount = next.count;
       peer.frames++;
       stream.writeTimer = setTimeout(() => this.streamFailed(peer, stream, `frame write timeout after ${this.opts.requestTimeoutMs} ms`), this.opts.requestTimeoutMs);
       stream.req.write(frame, (err) => {
