@@ -1,0 +1,64 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+
+/**
+ * What a command handler may use instead of the clock, random numbers or a counter of its own: values
+ * fixed by the leader when it proposed the entry, the same on every node and on every replay.
+ */
+export interface RaftApplyContext {
+  /** Log index of the entry being applied. */
+  readonly index: number;
+  /** Term of the entry. */
+  readonly term: number;
+  /** The leader's clock (ms since the epoch) when it proposed the entry. */
+  readonly timestamp: number;
+  /** The request id the command was proposed with (Idempotency-Key, X-Request-ID, or the bus's own). */
+  readonly requestId: string | null;
+  /** Position of the command inside an `executeAll` batch (0 for a single command). */
+  readonly position: number;
+  /** A fresh id (UUID v4 format), derived from the leader's seed: the same sequence on every node. */
+  newId(): string;
+}
+
+const storage = new AsyncLocalStorage<RaftApplyContext>();
+
+export class ApplyContextImpl implements RaftApplyContext {
+  private counter = 0;
+
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    readonly timestamp: number,
+    readonly requestId: string | null,
+    private readonly seed: string,
+    readonly position = 0,
+  ) {}
+
+  newId(): string {
+    const h = createHash('sha256').update(`${this.seed}:${this.position}:${this.counter++}`).digest('hex');
+    // Version 4 and variant bits set, so the ids look like (and sort like) ordinary UUIDs.
+    const variant = ((parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  }
+}
+
+/** Runs `fn` with `ctx` as the current apply context. */
+export function runInApplyContext<T>(ctx: RaftApplyContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+/** The apply context of the entry being applied, or undefined outside an apply. */
+export function currentApplyContext(): RaftApplyContext | undefined {
+  return storage.getStore();
+}
+
+/** The apply context of the entry being applied; throws outside an apply (a handler called directly). */
+export function requireApplyContext(): RaftApplyContext {
+  const ctx = storage.getStore();
+  if (ctx === undefined) throw new Error('no Raft apply context: this code runs only while a replicated command is applied');
+  return ctx;
+}
+
+export function isApplying(): boolean {
+  return storage.getStore() !== undefined;
+}
