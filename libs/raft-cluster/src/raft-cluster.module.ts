@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
 import { ClusterController } from './controllers/cluster.controller';
+import { ClusterStreamController } from './controllers/cluster-stream.controller';
 import { HealthController } from './controllers/health.controller';
 import { MetricsController } from './controllers/metrics.controller';
 import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
@@ -24,7 +25,7 @@ import { RaftHealthIndicator } from './raft-health.indicator';
  * SIGTERM / SIGINT run the shutdown hooks. Options are validated when the module is instantiated.
  */
 @Module({
-  controllers: [ClusterController, HealthController, MetricsController],
+  controllers: [ClusterController, ClusterStreamController, HealthController, MetricsController],
   providers: [
     {
       provide: RAFT_CLUSTER_OPTIONS,
