@@ -1,0 +1,43 @@
+import { Module, Type } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import { ClusterExceptionFilter, RaftClusterModule } from '@raft-cqrs/raft-cluster';
+import type { RaftEnvOptions } from '@raft-cqrs/raft-cluster';
+import { OrderStore } from './domain/order.store';
+import { ProductStore } from './domain/product.store';
+import { CancelOrderHandler } from './orders/cancel-order/cancel-order.handler';
+import { CreateOrderHandler } from './orders/create-order/create-order.handler';
+import { GetOrderHandler } from './orders/get-order/get-order.handler';
+import { ListOrdersHandler } from './orders/list-orders/list-orders.handler';
+import { OrdersController } from './orders/orders.controller';
+import { GetProductHandler } from './products/get-product/get-product.handler';
+import { ListProductsHandler } from './products/list-products/list-products.handler';
+import { ProductsController } from './products/products.controller';
+import { SetStockHandler } from './products/set-stock/set-stock.handler';
+
+/**
+ * The order app's module for one node. A function of the options, not a constant, so tests can
+ * build nodes with their own ports and folders. No RAFT_STATE_MACHINE is provided: the cluster module
+ * then replicates the CQRS commands and snapshots the @ReplicatedState stores itself.
+ */
+export function orderAppModule(raft: RaftEnvOptions): Type<unknown> {
+  @Module({
+    imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot(raft)],
+    controllers: [ProductsController, OrdersController],
+    providers: [
+      ProductStore,
+      OrderStore,
+      SetStockHandler,
+      GetProductHandler,
+      ListProductsHandler,
+      CreateOrderHandler,
+      CancelOrderHandler,
+      GetOrderHandler,
+      ListOrdersHandler,
+      // Every error, the app's and the cluster's, answers JSON { error, message } (503s with Retry-After).
+      { provide: APP_FILTER, useClass: ClusterExceptionFilter },
+    ],
+  })
+  class OrderAppModule {}
+  return OrderAppModule;
+}

@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { raftEnv } from '@raft-cqrs/raft-cluster';
+import { orderAppModule } from './app.module';
+
+/**
+ * The web page's folder: next to src/ when run from the sources, or apps/order/public under the
+ * working directory when run from a build in dist/. The app runs without it (the API needs none).
+ */
+function publicDir(): string | undefined {
+  return [path.resolve(__dirname, '..', 'public'), path.resolve(process.cwd(), 'apps', 'order', 'public')].find((dir) => existsSync(dir));
+}
+
+/** One node of the order app, configured by the SPEC's environment variables (NODE_ID, PORT, MEMBERS, ...). */
+async function main(): Promise<void> {
+  const env = raftEnv();
+  const app = await NestFactory.create<NestExpressApplication>(orderAppModule(env.raft), { logger: ['error', 'warn', 'log'] });
+  const assets = publicDir();
+  if (assets !== undefined) app.useStaticAssets(assets);
+  // Without the hooks SIGTERM would skip the leadership hand-over and the storage flush.
+  app.enableShutdownHooks();
+  await app.listen(env.port, env.host);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

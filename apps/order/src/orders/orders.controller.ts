@@ -1,0 +1,45 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import type { Order } from '../domain/order';
+import { bodyObject, id, integer, MAX_QUANTITY, optionalId } from '../http/input';
+import { CancelOrderCommand } from './cancel-order/cancel-order.command';
+import { CreateOrderCommand } from './create-order/create-order.command';
+import { GetOrderQuery } from './get-order/get-order.query';
+import { ListOrdersQuery } from './list-orders/list-orders.query';
+
+@Controller('orders')
+export class OrdersController {
+  constructor(
+    private readonly commandBus: CommandBus,
+    private readonly queryBus: QueryBus,
+  ) {}
+
+  @Post()
+  create(@Body() body: unknown): Promise<Order> {
+    const input = bodyObject(body);
+    const command = new CreateOrderCommand(
+      id(input.productId, 'productId'),
+      integer(input.quantity, 'quantity', 1, MAX_QUANTITY),
+      optionalId(input.customerId, 'customerId'),
+    );
+    return this.commandBus.execute(command);
+  }
+
+  @Get()
+  async list(@Query('productId') productId?: unknown, @Query('customerId') customerId?: unknown): Promise<{ orders: Order[]; count: number }> {
+    const query = new ListOrdersQuery(optionalId(productId, 'productId'), optionalId(customerId, 'customerId'));
+    const orders = await this.queryBus.execute(query);
+    return { orders, count: orders.length };
+  }
+
+  @Get(':id')
+  get(@Param('id') orderId: string): Promise<Order> {
+    return this.queryBus.execute(new GetOrderQuery(id(orderId, 'id')));
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  cancel(@Param('id') orderId: string): Promise<Order> {
+    return this.commandBus.execute(new CancelOrderCommand(id(orderId, 'id')));
+  }
+}

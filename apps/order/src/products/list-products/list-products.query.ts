@@ -1,0 +1,4 @@
+import { Query } from '@nestjs/cqrs';
+import type { Product } from '../../domain/product';
+
+export class ListProductsQuery extends Query<Product[]> {}

@@ -1,0 +1,34 @@
+import { Body, Controller, Get, Param, Put } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import type { Product } from '../domain/product';
+import { bodyObject, id, integer, MAX_STOCK, optionalName } from '../http/input';
+import { GetProductQuery } from './get-product/get-product.query';
+import { ListProductsQuery } from './list-products/list-products.query';
+import { SetStockCommand } from './set-stock/set-stock.command';
+
+@Controller('products')
+export class ProductsController {
+  constructor(
+    private readonly commandBus: CommandBus,
+    private readonly queryBus: QueryBus,
+  ) {}
+
+  @Get()
+  async list(): Promise<{ products: Product[]; count: number }> {
+    const products = await this.queryBus.execute(new ListProductsQuery());
+    return { products, count: products.length };
+  }
+
+  @Get(':id')
+  get(@Param('id') productId: string): Promise<Product> {
+    return this.queryBus.execute(new GetProductQuery(id(productId, 'id')));
+  }
+
+  @Put(':id')
+  setStock(@Param('id') productId: string, @Body() body: unknown): Promise<Product> {
+    const checkedId = id(productId, 'id');
+    const input = bodyObject(body);
+    const command = new SetStockCommand(checkedId, integer(input.stock, 'stock', 0, MAX_STOCK), optionalName(input.name, 'name'));
+    return this.commandBus.execute(command);
+  }
+}

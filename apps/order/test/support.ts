@@ -1,0 +1,43 @@
+import { HttpException } from '@nestjs/common';
+import { ApplyContextImpl, runInApplyContext } from '@raft-cqrs/raft-cluster';
+import { OrderStore } from '../src/domain/order.store';
+import { ProductStore } from '../src/domain/product.store';
+import { CancelOrderHandler } from '../src/orders/cancel-order/cancel-order.handler';
+import { CreateOrderHandler } from '../src/orders/create-order/create-order.handler';
+import { SetStockHandler } from '../src/products/set-stock/set-stock.handler';
+
+export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+
+/**
+ * One replica's state and command handlers, applied the way the bridge does: each command inside
+ * the apply context of its log entry, with ids and time from the leader.
+ */
+export class Replica {
+  readonly products = new ProductStore();
+  readonly orders = new OrderStore();
+  readonly setStock = new SetStockHandler(this.products);
+  readonly createOrder = new CreateOrderHandler(this.products, this.orders);
+  readonly cancelOrder = new CancelOrderHandler(this.products, this.orders);
+  private index = 0;
+
+  /** Applies the next log entry; `seed` stands for what the leader fixed at proposal. */
+  apply<T>(fn: (r: this) => Promise<T>, seed = `seed-${this.index + 1}`): Promise<T> {
+    this.index++;
+    return runInApplyContext(new ApplyContextImpl(this.index, 1, T0 + this.index * 1000, `req-${this.index}`, seed), () => fn(this));
+  }
+
+  snapshot(): unknown {
+    return { products: this.products.snapshot(), orders: this.orders.snapshot() };
+  }
+}
+
+/** The status and JSON body of the HttpException `promise` rejects with. */
+export async function httpError(promise: Promise<unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (!(err instanceof HttpException)) throw err;
+    return { status: err.getStatus(), body: err.getResponse() as Record<string, unknown> };
+  }
+  throw new Error('expected an HttpException, got a result');
+}
