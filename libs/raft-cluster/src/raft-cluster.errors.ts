@@ -75,8 +75,17 @@ export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => stri
       if (typeof m === 'string') message = m;
       else if (Array.isArray(m)) message = m.join('; ');
     }
-    const code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error';
-    return new ClusterHttpError(status, code, message);
+    let code = status === 404 ? 'not_found' : status === 409 ? 'conflict' : status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error';
+    let extra: Record<string, unknown> = {};
+    // An app's `new ConflictException({ error: 'out_of_stock', message, ... })` keeps its code and fields.
+    if (typeof res === 'object' && res !== null) {
+      const { error, message: _m, statusCode: _s, ...rest } = res as Record<string, unknown>;
+      if (typeof error === 'string' && /^[a-z][a-z0-9_]*$/.test(error)) {
+        code = error;
+        extra = rest;
+      }
+    }
+    return new ClusterHttpError(status, code, message, extra);
   }
   return new ClusterHttpError(500, 'internal_error', err instanceof Error ? err.message : String(err));
 }

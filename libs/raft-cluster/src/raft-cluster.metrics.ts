@@ -33,6 +33,7 @@ export class RaftClusterMetrics {
   readonly proposals: Counter<'result'>;
   readonly forwardedRequests: Counter;
   readonly snapshots: Counter;
+  readonly digestMismatches: Counter;
   readonly snapshotBytes: Gauge;
 
   constructor() {
@@ -103,7 +104,12 @@ export class RaftClusterMetrics {
     });
     this.forwardedRequests = new Counter({
       name: 'raft_forwarded_requests_total',
-      help: 'Cluster requests this node forwarded to the leader',
+      help: 'Requests (commands, cluster and leader-only HTTP requests) this node forwarded to the leader',
+      registers,
+    });
+    this.digestMismatches = new Counter({
+      name: 'raft_state_digest_mismatches_total',
+      help: "Times this replica's state digest differed from the leader's at the same index (a non-deterministic command handler)",
       registers,
     });
     this.snapshots = new Counter({ name: 'raft_snapshots_total', help: 'Snapshots made durable on this node (taken or received)', registers });

@@ -1,4 +1,9 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
+import { APP_FILTER, APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { ClusterErrorFilter } from './cqrs/cluster-error.filter';
+import { LeaderOnlyInterceptor } from './cqrs/leader-only.interceptor';
+import { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
+import { RequestContextMiddleware } from './cqrs/request-context';
 import { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
 import { ClusterController } from './controllers/cluster.controller';
 import { ClusterStreamController } from './controllers/cluster-stream.controller';
@@ -25,6 +30,7 @@ import { RaftHealthIndicator } from './raft-health.indicator';
  * SIGTERM / SIGINT run the shutdown hooks. Options are validated when the module is instantiated.
  */
 @Module({
+  imports: [DiscoveryModule],
   controllers: [ClusterController, ClusterStreamController, HealthController, MetricsController],
   providers: [
     {
@@ -41,7 +47,15 @@ import { RaftHealthIndicator } from './raft-health.indicator';
     RaftClusterService,
     RaftHealthIndicator,
     ClusterExceptionFilter,
+    RaftCqrsBridge,
+    { provide: APP_INTERCEPTOR, useClass: LeaderOnlyInterceptor },
+    { provide: APP_FILTER, useClass: ClusterErrorFilter },
   ],
-  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS],
+  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS, RaftCqrsBridge],
 })
-export class RaftClusterModule extends RaftClusterConfigurableModule {}
+export class RaftClusterModule extends RaftClusterConfigurableModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    // Request ids and read consistency, for the command and query buses of every route of the app.
+    consumer.apply(RequestContextMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+  }
+}

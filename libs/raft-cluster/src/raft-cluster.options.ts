@@ -56,6 +56,14 @@ export interface RaftClusterModuleOptions {
   forwardTimeoutMs?: number;
   /** How long shutdown waits for leadership to move elsewhere, in ms. Default `2 * electionTimeout[1]`. */
   shutdownTransferTimeoutMs?: number;
+  /** CQRS bridge: request ids remembered for exactly-once commands (oldest forgotten first). Default 10000. */
+  maxSessions?: number;
+  /** CQRS bridge: largest serialised command (or batch, or broadcast event) in bytes; beyond it 413. Default 1 MiB. */
+  maxCommandBytes?: number;
+  /** CQRS bridge: compare replica state digests after every index that is a multiple of this. Default `compactionThreshold`. */
+  digestInterval?: number;
+  /** CQRS bridge: how `@LeaderOnly()` routes answer on a follower unless the route says: 'forward' (default), 'redirect' or 'reject'. */
+  leaderOnlyMode?: 'forward' | 'redirect' | 'reject';
 }
 
 /** The options after validation, with every default filled in. */
@@ -78,6 +86,10 @@ export interface ResolvedRaftClusterOptions {
   maxPeerBodyBytes: number;
   forwardTimeoutMs: number;
   shutdownTransferTimeoutMs: number;
+  maxSessions: number;
+  maxCommandBytes: number;
+  digestInterval: number;
+  leaderOnlyMode: 'forward' | 'redirect' | 'reject';
 }
 
 export class RaftClusterOptionsError extends Error {
@@ -106,6 +118,10 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxPeerBodyBytes',
   'forwardTimeoutMs',
   'shutdownTransferTimeoutMs',
+  'maxSessions',
+  'maxCommandBytes',
+  'digestInterval',
+  'leaderOnlyMode',
 ]);
 
 export const DEFAULT_ELECTION_TIMEOUT: [number, number] = [150, 300];
@@ -370,6 +386,25 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     } else shutdownTransferTimeoutMs = v;
   }
 
+  const positiveIntOption = (key: 'maxSessions' | 'maxCommandBytes' | 'digestInterval', fallback: number, min: number): number => {
+    if (!given(key)) return fallback;
+    const v = o[key];
+    if (!isPositiveInteger(v) || v < min) {
+      problems.push(`option "${key}" must be an integer of at least ${min}, got ${show(v)}`);
+      return fallback;
+    }
+    return v;
+  };
+  const maxSessions = positiveIntOption('maxSessions', 10_000, 1);
+  const maxCommandBytes = positiveIntOption('maxCommandBytes', 1024 * 1024, 256);
+  const digestInterval = positiveIntOption('digestInterval', compactionThreshold, 1);
+  let leaderOnlyMode: 'forward' | 'redirect' | 'reject' = 'forward';
+  if (given('leaderOnlyMode')) {
+    if (o.leaderOnlyMode !== 'forward' && o.leaderOnlyMode !== 'redirect' && o.leaderOnlyMode !== 'reject') {
+      problems.push(`option "leaderOnlyMode" must be 'forward', 'redirect' or 'reject', got ${show(o.leaderOnlyMode)}`);
+    } else leaderOnlyMode = o.leaderOnlyMode;
+  }
+
   if (problems.length > 0) throw new RaftClusterOptionsError(problems);
 
   const initialMembers: Record<string, string> = {};
@@ -392,5 +427,9 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     maxPeerBodyBytes,
     forwardTimeoutMs,
     shutdownTransferTimeoutMs,
+    maxSessions,
+    maxCommandBytes,
+    digestInterval,
+    leaderOnlyMode,
   };
 }

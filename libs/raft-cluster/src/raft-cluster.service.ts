@@ -18,6 +18,7 @@ import { Observable, Subject } from 'rxjs';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from './internal/http-client';
 import { InstrumentedStorage } from './internal/instrumented-storage';
 import { PeerDirectory } from './internal/peer-directory';
+import type { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
 import { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from './raft-cluster.errors';
 import { RaftClusterEvent } from './raft-cluster.events';
@@ -47,7 +48,17 @@ export interface ClusterStatus {
   lastApplied: number;
   lastLogIndex: number;
   snapshotIndex: number;
+  /** Replica state digests compared with the leader's (CQRS bridge only; null without it). */
+  stateDigest?: StateDigestStatus | null;
   members: ClusterMemberStatus[];
+}
+
+export interface StateDigestStatus {
+  lastCheckedIndex: number;
+  matches: number;
+  mismatches: number;
+  latest: { index: number; digest: string } | null;
+  lastMismatch: { index: number; leaderDigest: string; localDigest: string; at: string } | null;
 }
 
 export interface Readiness {
@@ -193,6 +204,11 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       onMessages: (msgs) => {
         if (this.started) node.receive(msgs);
       },
+      onCommand: async (body) => {
+        const bridge = this.bridge();
+        if (!this.started || bridge === null) return { status: 503, body: { error: 'not_started', message: 'the node is starting', retry: true } };
+        return bridge.handleForwarded(body);
+      },
     });
     try {
       await this.mountPeerEndpoint(handler);
@@ -256,12 +272,13 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     try {
       sm = this.moduleRef.get(RAFT_STATE_MACHINE, { strict: false });
     } catch {
-      sm = undefined;
+      // Without a state machine of its own, an app on @nestjs/cqrs gets the CQRS bridge's.
+      sm = this.bridge()?.stateMachine ?? undefined;
     }
     const ok = sm !== null && typeof sm === 'object' && ['apply', 'snapshot', 'restore'].every((m) => typeof (sm as Record<string, unknown>)[m] === 'function');
     if (!ok) {
       throw new Error(
-        `RaftClusterModule: no state machine. Provide one under the RAFT_STATE_MACHINE token, e.g. providers: [MyStateMachine, { provide: RAFT_STATE_MACHINE, useExisting: MyStateMachine }], implementing apply(entry, ctx), snapshot() and restore(data)${sm === undefined ? '' : ' (the provider found does not have these methods)'}`,
+        `RaftClusterModule: no state machine. Import CqrsModule.forRoot() (commands marked @Replicated then go through the log), or provide one under the RAFT_STATE_MACHINE token, e.g. providers: [MyStateMachine, { provide: RAFT_STATE_MACHINE, useExisting: MyStateMachine }], implementing apply(entry, ctx), snapshot() and restore(data)${sm === undefined ? '' : ' (the provider found does not have these methods)'}`,
       );
     }
     return sm as StateMachine;
@@ -312,6 +329,18 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         server.closeAllConnections();
       });
     }
+  }
+
+  private bridgeRef: RaftCqrsBridge | null = null;
+
+  /** Called by the CQRS bridge when it is constructed (it depends on this service, not the other way round). */
+  attachBridge(bridge: RaftCqrsBridge): void {
+    this.bridgeRef = bridge;
+  }
+
+  /** The CQRS bridge of this module, if the app uses @nestjs/cqrs. */
+  bridge(): RaftCqrsBridge | null {
+    return this.bridgeRef !== null && this.bridgeRef.active ? this.bridgeRef : null;
   }
 
   // ---------------------------------------------------------------- joining
@@ -430,6 +459,14 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     return this.memberUrl(this.leaderId);
   }
 
+  /** Where the leader's peer endpoints (`/raft/*`) are reached; null when no other node is known to lead. */
+  leaderPeerUrl(): string | null {
+    const id = this.leaderId;
+    if (id === null || id === this.options.memberId) return null;
+    const url = this.memberUrl(id);
+    return url === null ? null : (this.directory?.peerUrl(url) ?? url);
+  }
+
   /** The URL of a member in the current configuration (or learned while joining); null if unknown. */
   memberUrl(id: string | null): string | null {
     if (id === null) return null;
@@ -467,6 +504,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       lastApplied: s.appliedIndex,
       lastLogIndex: s.lastIndex,
       snapshotIndex: s.snapshotIndex,
+      stateDigest: this.bridge()?.digestStatus() ?? null,
       members: [...s.conf.voters.map((id) => member(id, true)), ...s.conf.learners.map((id) => member(id, false))],
     };
   }

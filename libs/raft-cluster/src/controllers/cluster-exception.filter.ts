@@ -1,5 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { ServerResponse } from 'node:http';
+import { relayAnswer } from '../cqrs/cluster-error.filter';
+import { RelayedAnswer } from '../cqrs/leader-only.interceptor';
 import { toClusterHttpError } from '../raft-cluster.errors';
 import { RaftClusterService } from '../raft-cluster.service';
 
@@ -17,6 +20,7 @@ export class ClusterExceptionFilter implements ExceptionFilter {
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
+    if (exception instanceof RelayedAnswer) return relayAnswer(host.switchToHttp().getResponse<ServerResponse>(), exception);
     const e = toClusterHttpError(exception, (id) => this.cluster.memberUrl(id));
     if (e.status >= 500 && e.code === 'internal_error') {
       this.logger.error(`[${this.cluster.memberId}] cluster endpoint failed: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);

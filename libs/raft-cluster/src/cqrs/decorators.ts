@@ -66,7 +66,7 @@ export type LeaderOnlyMode = 'forward' | 'redirect' | 'reject';
 
 export interface LeaderOnlyOptions {
   /**
-   * On a follower: `forward` (default) sends the request to the leader and relays its answer;
+   * On a follower: `forward` (the default, unless the module option `leaderOnlyMode` says otherwise) sends the request to the leader and relays its answer;
    * `redirect` answers 307 with `Location` on the leader; `reject` answers 409
    * `{ error: 'not_leader', leaderId, leaderUrl }`. With no leader known: 503 with `Retry-After`.
    */
@@ -75,7 +75,11 @@ export interface LeaderOnlyOptions {
 
 /** Marks a route (or every route of a controller) as served by the leader only. */
 export function LeaderOnly(options: LeaderOnlyOptions = {}): MethodDecorator & ClassDecorator {
-  return SetMetadata(LEADER_ONLY, { mode: options.mode ?? 'forward' });
+  if (options.mode !== undefined && !['forward', 'redirect', 'reject'].includes(options.mode)) {
+    throw new TypeError(`@LeaderOnly: mode must be 'forward', 'redirect' or 'reject', got ${JSON.stringify(options.mode)}`);
+  }
+  // Without a mode the module option leaderOnlyMode decides (default 'forward').
+  return SetMetadata(LEADER_ONLY, { mode: options.mode });
 }
 
 /**

@@ -722,7 +722,15 @@ export interface PeerRequestHandlerOptions {
   replayCacheSize?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Serves `POST /raft/command` (authenticated like every peer request): a follower forwarding a client's
+   * command to the leader. Gets the raw body; its answer is sent as JSON. Without it the path is 404.
+   */
+  onCommand?: (body: Buffer, from: string | undefined) => Promise<{ status: number; body: unknown }>;
 }
+
+/** Where a follower forwards a client's command (see {@link PeerRequestHandlerOptions.onCommand}). */
+export const PEER_COMMAND_PATH = '/raft/command';
 
 export type PeerRequestHandler = ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) & {
   /**
@@ -823,6 +831,27 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     res.end();
   };
 
+  const handleCommand = (req: http.IncomingMessage, res: http.ServerResponse, url: string, body: Buffer): void => {
+    if (secret !== null) {
+      const v = verifyPeerRequest(secret, 'POST', url, req.headers, body, now(), { windowMs, replayCache });
+      if (!v.ok) return unauthorized(req, res, v.reason);
+    }
+    const from = senderOf(req);
+    if (typeof from === 'object') return sendJson(res, from.status, from.error, from.message);
+    opts.onCommand!(body, from).then(
+      (answer) => {
+        if (res.headersSent || res.destroyed) return;
+        const json = JSON.stringify(answer.body);
+        res.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+        res.end(json);
+      },
+      (e: unknown) => {
+        logger?.warn(`raft peer command failed: ${describeError(e)}`);
+        sendJson(res, 500, 'internal_error', 'the node failed to take the command');
+      },
+    );
+  };
+
   /** Closes a stream after a bad frame: the answer, then the connection (the body never ends by itself). */
   const closeStream = (req: http.IncomingMessage, res: http.ServerResponse, r: Rejection, from: string | undefined): void => {
     logger?.warn(`raft peer stream from ${from ?? req.socket.remoteAddress ?? '?'} closed: ${r.message}`);
@@ -910,7 +939,8 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     if (!url.startsWith('/raft/')) return false;
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
-    if (pathname !== PEER_MESSAGES_PATH && pathname !== PEER_STREAM_PATH) {
+    const isCommand = pathname === PEER_COMMAND_PATH && opts.onCommand !== undefined;
+    if (pathname !== PEER_MESSAGES_PATH && pathname !== PEER_STREAM_PATH && !isCommand) {
       sendJson(res, 404, 'not_found', `no peer endpoint ${pathname}`);
       return true;
     }
@@ -957,7 +987,9 @@ export function createPeerRequestHandler(opts: PeerRequestHandlerOptions): PeerR
     req.on('end', () => {
       if (rejected) return;
       try {
-        handleBody(req, res, url, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total));
+        const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+        if (isCommand) handleCommand(req, res, url, body);
+        else handleBody(req, res, url, body);
       } catch (e) {
         logger?.warn(`raft peer request failed: ${describeError(e)}`);
         sendJson(res, 500, 'internal_error', 'peer request failed');

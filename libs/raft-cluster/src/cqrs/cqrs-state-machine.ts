@@ -1,0 +1,262 @@
+import { HttpException } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import type { ApplyContext, Entry, StateMachine } from '@raft-cqrs/raft';
+import { ApplyContextImpl, runInApplyContext } from './apply-context';
+import { replicatedCommands, replicatedEvents } from './decorators';
+import { BatchEnvelope, CommandEnvelope, decodeEnvelope, DigestEnvelope, EnvelopeError, EventEnvelope } from './envelope';
+import { deserializeError, SerializedError, serializeError } from './error-codec';
+import type { ReplicatedStateStore } from './replicated-store';
+
+/** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
+export interface CqrsApplyHost {
+  /** Runs the command's handler (the original `CommandBus.execute`). */
+  executeHandler(command: object): Promise<unknown>;
+  /** Publishes on the local EventBus (the original `EventBus.publish`). */
+  publishLocal(event: object): void;
+  /** Resolves once the CQRS module has registered its handlers (log replay waits for it). */
+  handlersReady(): Promise<void>;
+  isLeader(): boolean;
+  /** Proposes the leader's digest at `index` (fire and forget). */
+  proposeDigest(index: number, digest: string): void;
+  onDivergence(report: DivergenceReport): void;
+  warn(message: string): void;
+}
+
+export interface DivergenceReport {
+  index: number;
+  leaderDigest: string;
+  localDigest: string;
+}
+
+export interface CqrsStateMachineOptions {
+  /** Request ids remembered for de-duplication; the oldest is forgotten first. */
+  maxSessions: number;
+  /** A digest of the state is taken after every index that is a multiple of this. */
+  digestInterval: number;
+}
+
+type Outcome = { ok: true; v: unknown } | { ok: false; e: SerializedError };
+
+interface SessionRecord {
+  h: string;
+  o: Outcome;
+}
+
+interface SnapshotDocument {
+  v: 1;
+  stores: Record<string, unknown>;
+  sessions: [string, SessionRecord][];
+  digests: [number, string][];
+}
+
+/** Errors of the bridge itself (not of a handler): the same on every node, so still deterministic. */
+function bridgeError(status: number, error: string, message: string): HttpException {
+  return new HttpException({ error, message }, status);
+}
+
+const DIGESTS_KEPT = 16;
+
+/**
+ * The replicated state machine behind `RaftClusterModule` when the app uses `@nestjs/cqrs`: each log
+ * entry is an envelope (see `envelope.ts`) whose command runs through its ordinary `@CommandHandler`,
+ * inside an apply context fixed by the leader. It owns the session table (request id -> first outcome,
+ * Raft thesis 6.3) and the app's `@ReplicatedState` stores for snapshots and digests.
+ */
+export class CqrsStateMachine implements StateMachine {
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly digests = new Map<number, string>();
+  private checked = { index: 0, matches: 0, mismatches: 0 };
+  private ready = false;
+
+  constructor(
+    private readonly host: CqrsApplyHost,
+    private readonly stores: ReadonlyMap<string, ReplicatedStateStore>,
+    private readonly opts: CqrsStateMachineOptions,
+  ) {}
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  digestStatus(): { lastCheckedIndex: number; matches: number; mismatches: number; latest: { index: number; digest: string } | null } {
+    let latest: { index: number; digest: string } | null = null;
+    for (const [index, digest] of this.digests) if (latest === null || index > latest.index) latest = { index, digest };
+    return { lastCheckedIndex: this.checked.index, matches: this.checked.matches, mismatches: this.checked.mismatches, latest };
+  }
+
+  async apply(entry: Entry, ctx: ApplyContext): Promise<unknown> {
+    if (!this.ready) {
+      await this.host.handlersReady();
+      this.ready = true;
+    }
+    try {
+      return await this.applyEnvelope(entry, ctx);
+    } finally {
+      if (ctx.index % this.opts.digestInterval === 0) this.takeDigest(ctx.index);
+    }
+  }
+
+  private async applyEnvelope(entry: Entry, ctx: ApplyContext): Promise<unknown> {
+    if (entry.data.length === 0) return undefined;
+    let env;
+    try {
+      env = decodeEnvelope(entry.data);
+    } catch (err) {
+      // Written by something else (or a newer version): skipping it is the same on every node.
+      this.host.warn(`entry ${ctx.index} skipped: ${(err as EnvelopeError).message}`);
+      throw bridgeError(400, 'bad_entry', (err as Error).message);
+    }
+    switch (env.k) {
+      case 'cmd':
+        return this.applyCommand(env, ctx);
+      case 'batch':
+        return this.applyBatch(env, ctx);
+      case 'evt':
+        return this.applyEvent(env, ctx);
+      case 'digest':
+        return this.compareDigest(env);
+    }
+  }
+
+  private remembered(r: string, h: string): Outcome | undefined {
+    const rec = this.sessions.get(r);
+    if (rec === undefined) return undefined;
+    if (rec.h !== h) {
+      return { ok: false, e: serializeError(bridgeError(422, 'idempotency_key_reused', `request id ${JSON.stringify(r)} was already used for a different command`)) };
+    }
+    return rec.o;
+  }
+
+  private remember(r: string, h: string, o: Outcome): void {
+    this.sessions.set(r, { h, o });
+    // Every node evicts the same records at the same index: the table is part of the replicated state.
+    while (this.sessions.size > this.opts.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+  }
+
+  private static settle(o: Outcome): unknown {
+    if (o.ok) return o.v;
+    throw deserializeError(o.e);
+  }
+
+  private build(kind: 'command' | 'event', name: string, payload: unknown): object {
+    const cls = (kind === 'command' ? replicatedCommands : replicatedEvents).get(name);
+    if (cls === undefined) throw bridgeError(400, kind === 'command' ? 'unknown_command' : 'unknown_event', `no ${kind} is registered as ${JSON.stringify(name)} on this node`);
+    const obj = Object.create(cls.prototype as object) as object;
+    if (payload !== null && typeof payload === 'object') Object.assign(obj, payload);
+    return obj;
+  }
+
+  private async applyCommand(env: CommandEnvelope, ctx: ApplyContext): Promise<unknown> {
+    const seen = this.remembered(env.r, env.h);
+    if (seen !== undefined) return CqrsStateMachine.settle(seen);
+    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, 0);
+    let outcome: Outcome;
+    let original: unknown;
+    try {
+      const command = this.build('command', env.n, env.p);
+      const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
+      outcome = { ok: true, v: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+    } catch (err) {
+      original = err;
+      outcome = { ok: false, e: serializeError(err) };
+    }
+    this.remember(env.r, env.h, outcome);
+    if (!outcome.ok) throw original;
+    return outcome.v;
+  }
+
+  private async applyBatch(env: BatchEnvelope, ctx: ApplyContext): Promise<unknown> {
+    const seen = this.remembered(env.r, env.h);
+    if (seen !== undefined) return CqrsStateMachine.settle(seen);
+    // All or nothing: the stores as they were, to put back if one command fails.
+    const before = this.captureStores();
+    const results: unknown[] = [];
+    let outcome: Outcome;
+    let original: unknown;
+    try {
+      for (let i = 0; i < env.c.length; i++) {
+        const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, i);
+        const command = this.build('command', env.c[i].n, env.c[i].p);
+        const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
+        results.push(result === undefined ? null : JSON.parse(JSON.stringify(result)));
+      }
+      outcome = { ok: true, v: results };
+    } catch (err) {
+      this.restoreStores(before);
+      original = err;
+      outcome = { ok: false, e: serializeError(err) };
+    }
+    this.remember(env.r, env.h, outcome);
+    if (!outcome.ok) throw original;
+    return outcome.v;
+  }
+
+  private applyEvent(env: EventEnvelope, ctx: ApplyContext): null {
+    const event = this.build('event', env.n, env.p);
+    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, null, env.s, 0);
+    runInApplyContext(actx, () => this.host.publishLocal(event));
+    return null;
+  }
+
+  private compareDigest(env: DigestEnvelope): null {
+    const local = this.digests.get(env.i);
+    // A node that restored a snapshot past `i` has no digest of its own there: nothing to compare.
+    if (local === undefined) return null;
+    this.checked.index = Math.max(this.checked.index, env.i);
+    if (local === env.d) {
+      this.checked.matches++;
+    } else {
+      this.checked.mismatches++;
+      this.host.onDivergence({ index: env.i, leaderDigest: env.d, localDigest: local });
+    }
+    return null;
+  }
+
+  private stateDocument(): { stores: Record<string, unknown>; sessions: [string, SessionRecord][] } {
+    const stores: Record<string, unknown> = {};
+    for (const [name, store] of this.stores) stores[name] = store.snapshot();
+    return { stores, sessions: [...this.sessions] };
+  }
+
+  private takeDigest(index: number): void {
+    let digest: string;
+    try {
+      digest = createHash('sha256').update(JSON.stringify(this.stateDocument())).digest('hex');
+    } catch (err) {
+      this.host.warn(`state digest at ${index} failed: ${(err as Error).message}`);
+      return;
+    }
+    this.digests.set(index, digest);
+    while (this.digests.size > DIGESTS_KEPT) this.digests.delete(this.digests.keys().next().value!);
+    if (this.host.isLeader()) this.host.proposeDigest(index, digest);
+  }
+
+  private captureStores(): Map<string, string> {
+    const saved = new Map<string, string>();
+    for (const [name, store] of this.stores) saved.set(name, JSON.stringify(store.snapshot()) ?? 'null');
+    return saved;
+  }
+
+  private restoreStores(saved: Map<string, string>): void {
+    for (const [name, store] of this.stores) store.restore(JSON.parse(saved.get(name) ?? 'null'));
+  }
+
+  snapshot(): Uint8Array {
+    const doc: SnapshotDocument = { v: 1, ...this.stateDocument(), digests: [...this.digests] };
+    return new TextEncoder().encode(JSON.stringify(doc));
+  }
+
+  restore(data: Uint8Array): void {
+    this.sessions.clear();
+    this.digests.clear();
+    if (data.length === 0) {
+      for (const store of this.stores.values()) store.restore(undefined);
+      return;
+    }
+    const doc = JSON.parse(new TextDecoder().decode(data)) as SnapshotDocument;
+    if (doc.v !== 1) throw new Error(`snapshot format ${String(doc.v)} is not known to this version`);
+    for (const [name, store] of this.stores) store.restore(doc.stores[name]);
+    for (const [r, rec] of doc.sessions) this.sessions.set(r, rec);
+    for (const [i, d] of doc.digests) this.digests.set(i, d);
+  }
+}

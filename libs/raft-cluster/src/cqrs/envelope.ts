@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The log entry format of the CQRS bridge: one JSON document per entry. Its field names are short
+ * because every entry carries them to every node's disk; `v` lets a later version read older logs.
+ *
+ * - `cmd`: one replicated command (`n` its name, `p` its fields).
+ * - `batch`: commands applied all-or-nothing in one entry (`executeAll`).
+ * - `evt`: an event published outside apply and marked for broadcast.
+ * - `digest`: the leader's state digest at index `i`, which every replica compares with its own.
+ *
+ * `r` is the request id that de-duplicates retries and `h` a hash of what was asked, so that a request
+ * id reused for another command is refused instead of answered with the wrong result. `ts` and `s` are
+ * fixed by the leader when it proposes: the apply context's timestamp and the seed of its ids.
+ */
+export type Envelope = CommandEnvelope | BatchEnvelope | EventEnvelope | DigestEnvelope;
+
+export interface CommandEnvelope {
+  v: 1;
+  k: 'cmd';
+  n: string;
+  p: unknown;
+  r: string;
+  h: string;
+  ts: number;
+  s: string;
+}
+
+export interface BatchEnvelope {
+  v: 1;
+  k: 'batch';
+  c: { n: string; p: unknown }[];
+  r: string;
+  h: string;
+  ts: number;
+  s: string;
+}
+
+export interface EventEnvelope {
+  v: 1;
+  k: 'evt';
+  n: string;
+  p: unknown;
+  ts: number;
+  s: string;
+}
+
+export interface DigestEnvelope {
+  v: 1;
+  k: 'digest';
+  i: number;
+  d: string;
+}
+
+/** What a node asks the leader to propose: an envelope before the leader stamps `ts` and `s`. */
+export type Unstamped =
+  | Omit<CommandEnvelope, 'ts' | 's' | 'v'>
+  | Omit<BatchEnvelope, 'ts' | 's' | 'v'>
+  | Omit<EventEnvelope, 'ts' | 's' | 'v'>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  return encoder.encode(JSON.stringify(e));
+}
+
+export class EnvelopeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnvelopeError';
+  }
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Decodes an entry written by {@link encodeEnvelope}; throws {@link EnvelopeError} on anything else. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  let e: unknown;
+  try {
+    e = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new EnvelopeError('entry is not a JSON document');
+  }
+  if (!isObject(e) || e.v !== 1) throw new EnvelopeError('entry is not a raft-cqrs v1 envelope');
+  switch (e.k) {
+    case 'cmd':
+    case 'evt':
+    case 'batch':
+    case 'digest':
+      return e as unknown as Envelope;
+    default:
+      throw new EnvelopeError(`unknown envelope kind ${JSON.stringify(e.k)}`);
+  }
+}
+
+/**
+ * Checks a request forwarded by another node (or built locally) before it is proposed: a wrong shape
+ * never reaches the log.
+ */
+export function checkUnstamped(x: unknown): Unstamped {
+  if (!isObject(x)) throw new EnvelopeError('expected an object');
+  const str = (v: unknown, field: string, max = 256): string => {
+    if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new EnvelopeError(`field "${field}" must be a string of 1-${max} characters`);
+    return v;
+  };
+  if (x.k === 'cmd') return { k: 'cmd', n: str(x.n, 'n'), p: x.p ?? {}, r: str(x.r, 'r'), h: str(x.h, 'h', 64) };
+  if (x.k === 'evt') return { k: 'evt', n: str(x.n, 'n'), p: x.p ?? {} };
+  if (x.k === 'batch') {
+    if (!Array.isArray(x.c) || x.c.length === 0 || x.c.length > 1000) throw new EnvelopeError('field "c" must be an array of 1-1000 commands');
+    const c = x.c.map((item: unknown, i: number) => {
+      if (!isObject(item)) throw new EnvelopeError(`command ${i} of the batch is not an object`);
+      return { n: str(item.n, `c[${i}].n`), p: item.p ?? {} };
+    });
+    return { k: 'batch', c, r: str(x.r, 'r'), h: str(x.h, 'h', 64) };
+  }
+  throw new EnvelopeError(`unknown kind ${JSON.stringify(x.k)}`);
+}
+
+/** What a request id stands for: the same id with another hash is a reused key, not a retry. */
+export function requestHash(parts: { n: string; p: unknown }[]): string {
+  const h = createHash('sha256');
+  for (const part of parts) h.update(part.n).update('\0').update(JSON.stringify(part.p) ?? 'null').update('\0');
+  return h.digest('hex').slice(0, 32);
+}
+
+/** A command's own enumerable fields, as they travel in the log. */
+export function toPayload(obj: object): unknown {
+  return JSON.parse(JSON.stringify(obj)) as unknown;
+}

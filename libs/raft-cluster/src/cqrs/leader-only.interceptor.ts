@@ -1,0 +1,66 @@
+import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { IncomingMessage } from 'node:http';
+import { Observable } from 'rxjs';
+import { FORWARDED_HEADER, HttpAnswer } from '../internal/http-client';
+import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
+import { ClusterHttpError, noLeaderError } from '../raft-cluster.errors';
+import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { RaftClusterService } from '../raft-cluster.service';
+import { LEADER_ONLY, LeaderOnlyMode } from './decorators';
+
+/** The leader's answer to a forwarded request, to be sent to the client as it is (see `ClusterErrorFilter`). */
+export class RelayedAnswer extends Error {
+  constructor(readonly answer: HttpAnswer) {
+    super(`answer relayed from the leader (${answer.status})`);
+    this.name = 'RelayedAnswer';
+  }
+}
+
+/** Request headers that go with a forwarded request (the rest describe the hop, not the request). */
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'authorization', 'idempotency-key', 'x-request-id', 'x-consistency', 'cookie', 'user-agent'];
+
+type ExpressLikeRequest = IncomingMessage & { originalUrl?: string; body?: unknown };
+
+/**
+ * Serves `@LeaderOnly()` routes: on the leader the route runs; on a follower the request is forwarded
+ * to the leader and its answer relayed (or 307 / 409, by mode); with no leader, or for a request that
+ * was already forwarded once, 503 with Retry-After.
+ */
+@Injectable()
+export class LeaderOnlyInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly cluster: RaftClusterService,
+    @Inject(RAFT_CLUSTER_OPTIONS) private readonly options: ResolvedRaftClusterOptions,
+  ) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    if (context.getType() !== 'http') return next.handle();
+    const meta = this.reflector.getAllAndOverride<{ mode?: LeaderOnlyMode } | undefined>(LEADER_ONLY, [context.getHandler(), context.getClass()]);
+    if (meta === undefined || this.cluster.isLeader) return next.handle();
+    const req = context.switchToHttp().getRequest<ExpressLikeRequest>();
+    const leaderId = this.cluster.leaderId;
+    const leaderUrl = this.cluster.leaderUrl;
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      throw noLeaderError('this request was forwarded here as to the leader, but this node does not lead (leadership is moving); retry shortly');
+    }
+    if (leaderId === null || leaderUrl === null || leaderId === this.cluster.memberId) throw noLeaderError();
+    const path = req.originalUrl ?? req.url ?? '/';
+    const mode = meta.mode ?? this.options.leaderOnlyMode;
+    if (mode === 'redirect') {
+      throw new ClusterHttpError(307, 'not_leader', `this node is not the leader; the leader is ${leaderId}`, { leaderId, leaderUrl }, { Location: new URL(path, leaderUrl).toString() });
+    }
+    if (mode === 'reject') {
+      throw new ClusterHttpError(409, 'not_leader', `this node is not the leader; send the request to ${leaderId}`, { leaderId, leaderUrl });
+    }
+    const headers: Record<string, string> = {};
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const v = req.headers[name];
+      if (typeof v === 'string') headers[name] = v;
+    }
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== undefined && !(typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length === 0 && req.headers['content-length'] === undefined);
+    const answer = await this.cluster.forwardToLeader(req.method ?? 'GET', path, hasBody ? req.body : undefined, headers);
+    throw new RelayedAnswer(answer);
+  }
+}

@@ -1,0 +1,410 @@
+import * as http from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, ModuleRef } from '@nestjs/core';
+import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
+import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
+import { PEER_COMMAND_PATH, signPeerRequest } from '@raft-cqrs/raft/transport';
+import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
+import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
+import { RaftClusterLogger } from '../raft-cluster.logger';
+import { RaftClusterMetrics } from '../raft-cluster.metrics';
+import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { RaftClusterService } from '../raft-cluster.service';
+import { currentApplyContext, isApplying } from './apply-context';
+import { CqrsStateMachine, DivergenceReport } from './cqrs-state-machine';
+import { QUERY_CONSISTENCY, ReadConsistency, REPLICATED_STATE, replicatedCommandName, replicatedCommands, replicatedEventName, replicatedEvents } from './decorators';
+import { checkUnstamped, encodeEnvelope, Envelope, EnvelopeError, requestHash, toPayload, Unstamped } from './envelope';
+import { deserializeError, SerializedError, serializeError } from './error-codec';
+import type { ReplicatedStateStore } from './replicated-store';
+import { currentRequestContext } from './request-context';
+
+/** The answer of `POST /raft/command` on the leader. */
+type ForwardAnswer =
+  | { ok: true; result: unknown; index: number }
+  | { ok: false; error: SerializedError }
+  | { error: string; message: string; retry?: boolean; leaderId?: string | null };
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Errors after which the same request (same request id) is tried again, at the leader of the moment. */
+function isRetryable(err: unknown): boolean {
+  if (err instanceof NotLeaderError || err instanceof ProposalLostError) return true;
+  if (err instanceof RaftError) return err.code === 'not_leader' || err.code === 'transfer_in_progress';
+  return err instanceof RetryableForwardError;
+}
+
+/** Whether an error is the cluster's (not the handler's): such errors are never an outcome of apply. */
+function isClusterError(err: unknown): boolean {
+  return err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof RaftError || err instanceof NodeStoppedError || err instanceof ClusterHttpError;
+}
+
+class RetryableForwardError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryableForwardError';
+  }
+}
+
+/**
+ * Connects `@nestjs/cqrs` to the Raft log:
+ *
+ * - `CommandBus.execute` of a `@Replicated` command proposes it (on a follower: forwards it to the
+ *   leader over `POST /raft/command`), retries with the same request id across leader changes, and
+ *   settles with the leader's apply outcome;
+ * - `QueryBus.execute` waits for a ReadIndex barrier first when the query class or the request asks for
+ *   `linearizable`;
+ * - `EventBus.publish` of a `@ReplicatedEvent` outside apply goes through the log;
+ * - saga commands are dispatched on the leader only;
+ * - provides the {@link CqrsStateMachine} that `RaftClusterService` drives when the app gives none.
+ *
+ * The buses are patched on their instances in `onModuleInit`, before any module's bootstrap hook, so the
+ * app's own code needs no other bus.
+ */
+@Injectable()
+export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
+  private commandBus: CommandBus | null = null;
+  private queryBus: QueryBus | null = null;
+  private eventBus: EventBus | null = null;
+  private executeHandlerFn: ((command: object) => Promise<unknown>) | null = null;
+  private publishLocalFn: ((event: object) => void) | null = null;
+  private machine: CqrsStateMachine | null = null;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 128, keepAliveMsecs: 5000 });
+  private handlersRegistered!: Promise<void>;
+  private markHandlersRegistered!: () => void;
+  private divergence: (DivergenceReport & { at: string }) | null = null;
+
+  constructor(
+    @Inject(RAFT_CLUSTER_OPTIONS) private readonly options: ResolvedRaftClusterOptions,
+    private readonly moduleRef: ModuleRef,
+    private readonly discovery: DiscoveryService,
+    private readonly cluster: RaftClusterService,
+    private readonly logger: RaftClusterLogger,
+    private readonly metrics: RaftClusterMetrics,
+  ) {
+    this.handlersRegistered = new Promise((resolve) => (this.markHandlersRegistered = resolve));
+    cluster.attachBridge(this);
+  }
+
+  /** True when the app imports CqrsModule: the bridge's state machine and routing are in use. */
+  get active(): boolean {
+    return this.commandBus !== null;
+  }
+
+  /** The state machine for `RaftClusterService`, or null without `@nestjs/cqrs`. */
+  get stateMachine(): CqrsStateMachine | null {
+    return this.machine;
+  }
+
+  onModuleInit(): void {
+    const find = <T>(token: abstract new (...args: never[]) => T): T | null => {
+      try {
+        return this.moduleRef.get(token as never, { strict: false }) as T;
+      } catch {
+        return null;
+      }
+    };
+    const commandBus = find(CommandBus);
+    const queryBus = find(QueryBus);
+    const eventBus = find(EventBus);
+    if (commandBus === null || queryBus === null || eventBus === null) return;
+    this.commandBus = commandBus;
+    this.queryBus = queryBus;
+    this.eventBus = eventBus;
+    this.machine = new CqrsStateMachine(this.applyHost(), this.discoverStores(), {
+      maxSessions: this.options.maxSessions,
+      digestInterval: this.options.digestInterval,
+    });
+    this.patchCommandBus(commandBus);
+    this.patchQueryBus(queryBus);
+    this.patchEventBus(eventBus);
+  }
+
+  onApplicationShutdown(): void {
+    this.agent.destroy();
+  }
+
+  /** Digest comparisons of this replica (for `/cluster/status`). */
+  digestStatus(): (ReturnType<CqrsStateMachine['digestStatus']> & { lastMismatch: (DivergenceReport & { at: string }) | null }) | null {
+    if (this.machine === null) return null;
+    return { ...this.machine.digestStatus(), lastMismatch: this.divergence };
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  /**
+   * Applies the commands in one log entry, all or nothing: if a handler throws, the stores are put
+   * back as they were before the batch (on every node) and the call rejects with that error. Resolves
+   * with the handlers' results, in order. Every command must be `@Replicated`.
+   */
+  async executeAll(commands: object[]): Promise<unknown[]> {
+    if (!Array.isArray(commands) || commands.length === 0) throw new ClusterHttpError(400, 'bad_request', 'executeAll needs at least one command');
+    const c = commands.map((cmd, i) => {
+      const n = cmd !== null && typeof cmd === 'object' ? replicatedCommandName(cmd) : undefined;
+      if (n === undefined) throw new ClusterHttpError(400, 'unknown_command', `command ${i} of the batch is not @Replicated`);
+      return { n, p: toPayload(cmd) };
+    });
+    return (await this.submit({ k: 'batch', c, r: this.nextRequestId(), h: requestHash(c) })) as unknown[];
+  }
+
+  private async executeReplicated(name: string, command: object): Promise<unknown> {
+    const p = toPayload(command);
+    return this.submit({ k: 'cmd', n: name, p, r: this.nextRequestId(), h: requestHash([{ n: name, p }]) });
+  }
+
+  /** The client's request id for the n-th command of this HTTP request, or a fresh one. */
+  private nextRequestId(): string {
+    const rc = currentRequestContext();
+    if (rc?.requestId != null) {
+      const n = rc.commands++;
+      return n === 0 ? rc.requestId : `${rc.requestId}#${n}`;
+    }
+    return randomUUID();
+  }
+
+  /**
+   * Proposes on the leader of the moment until an outcome is known or `forwardTimeoutMs` runs out. The
+   * request id makes every retry safe: a retry of an entry that did commit is answered from the session
+   * table instead of applied again.
+   */
+  private async submit(u: Unstamped): Promise<unknown> {
+    const size = JSON.stringify(u).length;
+    if (size > this.options.maxCommandBytes) {
+      throw new ClusterHttpError(413, 'payload_too_large', `the ${u.k === 'evt' ? 'event' : 'command'} is ${size} bytes serialised, over the limit of ${this.options.maxCommandBytes}`);
+    }
+    const deadline = Date.now() + this.options.forwardTimeoutMs;
+    let delay = 10;
+    let last: unknown = null;
+    for (;;) {
+      try {
+        if (this.cluster.isLeader) return await this.proposeHere(u, deadline);
+        const url = this.cluster.leaderPeerUrl();
+        if (url !== null) return await this.forward(url, u, deadline);
+        last = noLeaderError();
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        last = err;
+      }
+      if (Date.now() + delay >= deadline) break;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    }
+    if (last instanceof RetryableForwardError || last instanceof ProposalLostError) {
+      throw new ClusterHttpError(503, 'unavailable', `no outcome within ${this.options.forwardTimeoutMs} ms (${(last as Error).message}); retry with the same Idempotency-Key to learn it`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+    }
+    if (last instanceof NotLeaderError || last instanceof RaftError) throw noLeaderError();
+    throw last;
+  }
+
+  /** On the leader: stamp, propose and wait for the local apply. */
+  private async proposeHere(u: Unstamped, deadline: number): Promise<unknown> {
+    const env: Envelope = { ...u, v: 1, ts: Date.now(), s: randomBytes(12).toString('hex') } as Envelope;
+    const bytes = encodeEnvelope(env);
+    const remaining = Math.max(1, deadline - Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RetryableForwardError(`not committed within ${remaining} ms`)), remaining);
+    });
+    try {
+      const { result } = await Promise.race([this.cluster.propose(bytes), timeout]);
+      return result;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private forward(peerUrl: string, u: Unstamped, deadline: number): Promise<unknown> {
+    const remaining = Math.max(1, deadline - Date.now());
+    const body = Buffer.from(JSON.stringify(u));
+    const url = new URL(PEER_COMMAND_PATH, peerUrl);
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': body.length,
+      'x-raft-from': encodeURIComponent(this.options.memberId),
+      ...signPeerRequest(this.options.secret, 'POST', PEER_COMMAND_PATH, body, Date.now()),
+    };
+    this.metrics.forwardedRequests.inc();
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', headers, agent: this.agent, timeout: remaining }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', () => reject(new RetryableForwardError('the leader closed the connection')));
+        res.on('end', () => {
+          let answer: ForwardAnswer;
+          try {
+            answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ForwardAnswer;
+          } catch {
+            reject(new RetryableForwardError(`the leader answered ${res.statusCode} without JSON`));
+            return;
+          }
+          if ('ok' in answer && answer.ok) resolve(answer.result);
+          else if ('ok' in answer) reject(deserializeError(answer.error));
+          else if (answer.retry === true) reject(new RetryableForwardError(`${answer.error}: ${answer.message}`));
+          else {
+            const retryAfter = res.headers['retry-after'];
+            reject(new ClusterHttpError(res.statusCode ?? 500, answer.error, answer.message, {}, typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : {}));
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(new RetryableForwardError(`forwarding to the leader failed: ${e.code ?? e.message}`)));
+      req.end(body);
+    });
+  }
+
+  /** `POST /raft/command` on this node: a follower forwarding a client's command (already authenticated). */
+  async handleForwarded(body: Buffer): Promise<{ status: number; body: ForwardAnswer }> {
+    if (this.machine === null) return { status: 404, body: { error: 'not_found', message: 'this node has no CQRS bridge' } };
+    let u: Unstamped;
+    try {
+      u = checkUnstamped(JSON.parse(body.toString('utf8')));
+    } catch (err) {
+      return { status: 400, body: { error: 'bad_request', message: err instanceof EnvelopeError ? err.message : 'body is not JSON' } };
+    }
+    if (body.length > this.options.maxCommandBytes) {
+      return { status: 413, body: { error: 'payload_too_large', message: `over the limit of ${this.options.maxCommandBytes} bytes` } };
+    }
+    if (!this.cluster.isLeader) {
+      // Never forwarded twice: the sender asks the leader it knows of again.
+      return { status: 503, body: { error: 'not_leader', message: 'this node is not the leader', retry: true, leaderId: this.cluster.leaderId } };
+    }
+    try {
+      const result = await this.proposeHere(u, Date.now() + this.options.forwardTimeoutMs);
+      return { status: 200, body: { ok: true, result, index: 0 } };
+    } catch (err) {
+      if (isRetryable(err)) return { status: 503, body: { error: 'not_leader', message: (err as Error).message, retry: true } };
+      if (err instanceof ClusterHttpError) return { status: err.status, body: { error: err.code, message: err.message } };
+      if (isClusterError(err)) return { status: 503, body: { error: 'unavailable', message: (err as Error).message } };
+      return { status: 200, body: { ok: false, error: serializeError(err) } };
+    }
+  }
+
+  // ---------------------------------------------------------------- buses
+
+  private patchCommandBus(bus: CommandBus): void {
+    const original = bus.execute.bind(bus) as (command: object, context?: unknown) => Promise<unknown>;
+    this.executeHandlerFn = (command) => original(command);
+    (bus as { execute: unknown }).execute = (command: object, context?: unknown): Promise<unknown> => {
+      const name = command !== null && typeof command === 'object' ? replicatedCommandName(command) : undefined;
+      if (name === undefined) return original(command, context);
+      if (isApplying()) return this.dispatchFromApply(name, command);
+      return this.executeReplicated(name, command);
+    };
+  }
+
+  /**
+   * A replicated command dispatched while an entry is applied (by a handler or a saga reacting to an
+   * apply event) runs on every node: only the leader proposes it, with a request id derived from the
+   * entry, so that it enters the log once. It is not awaited (the apply would wait for itself).
+   */
+  private dispatchFromApply(name: string, command: object): Promise<unknown> {
+    const ctx = currentApplyContext()!;
+    if (!this.cluster.isLeader) return Promise.resolve(undefined);
+    const p = toPayload(command);
+    const r = `apply:${ctx.index}:${ctx.position}:${ctx.newId()}`;
+    this.submit({ k: 'cmd', n: name, p, r, h: requestHash([{ n: name, p }]) }).catch((err: unknown) => {
+      this.logger.warn(`command ${name} dispatched while applying entry ${ctx.index} failed: ${(err as Error).message}`);
+    });
+    return Promise.resolve(undefined);
+  }
+
+  private patchQueryBus(bus: QueryBus): void {
+    const original = bus.execute.bind(bus) as (query: object, ...rest: unknown[]) => Promise<unknown>;
+    (bus as { execute: unknown }).execute = async (query: object, ...rest: unknown[]): Promise<unknown> => {
+      if (this.consistencyOf(query) === 'linearizable') await this.cluster.readBarrier();
+      return original(query, ...rest);
+    };
+  }
+
+  private consistencyOf(query: object): ReadConsistency {
+    const asked = currentRequestContext()?.consistency;
+    if (asked != null) return asked;
+    const byClass = query !== null && typeof query === 'object' ? (Reflect.getMetadata(QUERY_CONSISTENCY, query.constructor) as ReadConsistency | undefined) : undefined;
+    return byClass ?? 'local';
+  }
+
+  private patchEventBus(bus: EventBus): void {
+    const publish = bus.publish.bind(bus) as (event: object, ...rest: unknown[]) => unknown;
+    const publishAll = bus.publishAll.bind(bus) as (events: object[], ...rest: unknown[]) => unknown;
+    this.publishLocalFn = (event) => void publish(event);
+    const broadcast = (name: string, event: object): void => {
+      this.submit({ k: 'evt', n: name, p: toPayload(event) }).catch((err: unknown) => {
+        this.logger.warn(`broadcast event ${name} was not published: ${(err as Error).message}`);
+      });
+    };
+    (bus as { publish: unknown }).publish = (event: object, ...rest: unknown[]): unknown => {
+      const name = event !== null && typeof event === 'object' && !isApplying() ? replicatedEventName(event) : undefined;
+      if (name === undefined) return publish(event, ...rest);
+      broadcast(name, event);
+      return undefined;
+    };
+    (bus as { publishAll: unknown }).publishAll = (events: object[], ...rest: unknown[]): unknown => {
+      if (isApplying() || !Array.isArray(events)) return publishAll(events, ...rest);
+      const local: object[] = [];
+      for (const e of events) {
+        const name = e !== null && typeof e === 'object' ? replicatedEventName(e) : undefined;
+        if (name === undefined) local.push(e);
+        else broadcast(name, e);
+      }
+      return local.length > 0 ? publishAll(local, ...rest) : [];
+    };
+    // Sagas run on every node (they watch events that fire everywhere); their commands leave from the leader only.
+    const sagaCommands = { execute: (command: object): Promise<unknown> => (this.cluster.isLeader ? this.commandBus!.execute(command as never) : Promise.resolve(undefined)) };
+    (bus as unknown as { commandBus: unknown }).commandBus = sagaCommands;
+    // CqrsModule registers the handlers in its bootstrap hook, after this module's (global modules go first):
+    // log replay waits for the last registration step.
+    const registerSagas = bus.registerSagas.bind(bus);
+    bus.registerSagas = (wrappers) => {
+      registerSagas(wrappers);
+      this.markHandlersRegistered();
+    };
+  }
+
+  private applyHost(): ConstructorParameters<typeof CqrsStateMachine>[0] {
+    return {
+      executeHandler: (command) => this.executeHandlerFn!(command),
+      publishLocal: (event) => this.publishLocalFn!(event),
+      handlersReady: () => this.handlersRegistered,
+      isLeader: () => this.cluster.isLeader,
+      proposeDigest: (index, digest) => {
+        this.cluster.propose(encodeEnvelope({ v: 1, k: 'digest', i: index, d: digest })).catch(() => undefined);
+      },
+      onDivergence: (report) => {
+        this.divergence = { ...report, at: new Date().toISOString() };
+        this.metrics.digestMismatches.inc();
+        this.logger.error(
+          `REPLICA DIVERGED: the state after entry ${report.index} has digest ${report.localDigest.slice(0, 16)} here but ${report.leaderDigest.slice(0, 16)} on the leader; a command handler is not deterministic (clock, random numbers, I/O or iteration over unordered state)`,
+        );
+      },
+      warn: (message) => this.logger.warn(message),
+    };
+  }
+
+  private discoverStores(): Map<string, ReplicatedStateStore> {
+    const stores = new Map<string, ReplicatedStateStore>();
+    for (const wrapper of this.discovery.getProviders()) {
+      const { metatype, instance } = wrapper;
+      if (typeof metatype !== 'function' || instance === null || instance === undefined) continue;
+      const name = Reflect.getMetadata(REPLICATED_STATE, metatype) as string | undefined;
+      if (name === undefined) continue;
+      const store = instance as ReplicatedStateStore;
+      if (typeof store.snapshot !== 'function' || typeof store.restore !== 'function') {
+        throw new Error(`@ReplicatedState('${name}') on ${metatype.name}: the class must implement snapshot() and restore(state)`);
+      }
+      const existing = stores.get(name);
+      if (existing !== undefined && existing !== store) throw new Error(`@ReplicatedState('${name}') is used by two providers; names must be unique`);
+      stores.set(name, store);
+    }
+    return stores;
+  }
+
+  /** Registered replicated command names (for diagnostics). */
+  static commandNames(): string[] {
+    return [...replicatedCommands.keys()];
+  }
+
+  static eventNames(): string[] {
+    return [...replicatedEvents.keys()];
+  }
+}
+

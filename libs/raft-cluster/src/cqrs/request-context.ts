@@ -1,0 +1,63 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Injectable, NestMiddleware } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReadConsistency } from './decorators';
+
+/** What the bridge needs to know of the HTTP request being served, if any. */
+export interface RequestContext {
+  /** From `Idempotency-Key` or `X-Request-ID`; null when the client sent neither. */
+  readonly requestId: string | null;
+  /** From `?consistency=` or `X-Consistency`; null when the request did not ask. */
+  readonly consistency: ReadConsistency | null;
+  /** Commands executed so far while serving this request (the n-th one gets its own request id). */
+  commands: number;
+}
+
+const storage = new AsyncLocalStorage<RequestContext>();
+
+export function currentRequestContext(): RequestContext | undefined {
+  return storage.getStore();
+}
+
+export function runInRequestContext<T>(ctx: RequestContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function badRequest(res: ServerResponse, field: string, message: string): void {
+  const body = JSON.stringify({ error: 'bad_request', message, field });
+  res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * Reads the request id and the read consistency a client asked for and makes them visible to the
+ * command and query buses for the rest of the request (AsyncLocalStorage), so that controllers just call
+ * `commandBus.execute(...)` / `queryBus.execute(...)`. A malformed value answers 400 here.
+ */
+@Injectable()
+export class RequestContextMiddleware implements NestMiddleware {
+  use(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
+    const id = headerValue(req, 'idempotency-key') ?? headerValue(req, 'x-request-id');
+    if (id !== undefined && !REQUEST_ID_PATTERN.test(id)) {
+      return badRequest(res, 'Idempotency-Key', 'header Idempotency-Key / X-Request-ID must be 1-200 visible ASCII characters');
+    }
+    let consistency: string | undefined = headerValue(req, 'x-consistency');
+    const q = req.url?.indexOf('?') ?? -1;
+    if (q >= 0) {
+      const fromQuery = new URLSearchParams(req.url!.slice(q + 1)).get('consistency');
+      if (fromQuery !== null) consistency = fromQuery;
+    }
+    if (consistency !== undefined && consistency !== 'local' && consistency !== 'linearizable') {
+      return badRequest(res, 'consistency', `consistency must be "local" or "linearizable", got ${JSON.stringify(consistency.slice(0, 40))}`);
+    }
+    const ctx: RequestContext = { requestId: id ?? null, consistency: (consistency as ReadConsistency | undefined) ?? null, commands: 0 };
+    storage.run(ctx, () => next());
+  }
+}

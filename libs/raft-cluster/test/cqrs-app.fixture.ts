@@ -1,0 +1,214 @@
+import { Body, ConflictException, Controller, Get, HttpCode, Injectable, LoggerService, Module, NotFoundException, Param, Post } from '@nestjs/common';
+import { CommandBus, CommandHandler, CqrsModule, EventBus, EventsHandler, ICommandHandler, IEventHandler, IQueryHandler, QueryBus, QueryHandler } from '@nestjs/cqrs';
+import { Test } from '@nestjs/testing';
+import {
+  Consistency,
+  InMemoryStore,
+  LeaderOnly,
+  RaftClusterModule,
+  RaftClusterModuleOptions,
+  RaftClusterService,
+  RaftCqrsBridge,
+  Replicated,
+  ReplicatedEvent,
+  ReplicatedState,
+  requireApplyContext,
+} from '../src';
+import type { TestNode } from './support';
+
+/** A small bank: the CQRS bridge's test app. */
+@ReplicatedState('test.accounts')
+@Injectable()
+export class AccountStore extends InMemoryStore<{ balance: number; lastIndex: number; ids: string[] }> {}
+
+@Replicated('test.deposit')
+export class DepositCommand {
+  constructor(
+    readonly account: string,
+    readonly amount: number,
+  ) {}
+}
+
+/** Reads the clock inside apply: what a handler must not do (for the divergence test). */
+@Replicated('test.clock-stamp')
+export class NonDeterministicCommand {
+  constructor(readonly account: string) {}
+}
+
+export class DepositedEvent {
+  constructor(
+    readonly account: string,
+    readonly balance: number,
+    readonly index: number,
+  ) {}
+}
+
+@ReplicatedEvent('test.announced')
+export class AnnouncedEvent {
+  constructor(readonly text: string) {}
+}
+
+export class GetAccountQuery {
+  constructor(readonly account: string) {}
+}
+
+@Consistency('linearizable')
+export class GetAccountLinearizableQuery {
+  constructor(readonly account: string) {}
+}
+
+/** What this node saw, in order: apply events and broadcast events. */
+@Injectable()
+export class Seen {
+  readonly deposits: string[] = [];
+  readonly announcements: string[] = [];
+}
+
+@CommandHandler(DepositCommand)
+export class DepositHandler implements ICommandHandler<DepositCommand> {
+  constructor(
+    private readonly store: AccountStore,
+    private readonly events: EventBus,
+  ) {}
+
+  async execute(cmd: DepositCommand): Promise<{ account: string; balance: number; index: number; id: string }> {
+    const ctx = requireApplyContext();
+    const current = this.store.get(cmd.account) ?? { balance: 0, lastIndex: 0, ids: [] };
+    const balance = current.balance + cmd.amount;
+    if (balance < 0) throw new ConflictException({ error: 'insufficient_funds', message: `account ${cmd.account} would go below zero`, balance: current.balance });
+    const id = ctx.newId();
+    this.store.set(cmd.account, { balance, lastIndex: ctx.index, ids: [...current.ids, id] });
+    this.events.publish(new DepositedEvent(cmd.account, balance, ctx.index));
+    return { account: cmd.account, balance, index: ctx.index, id };
+  }
+}
+
+@CommandHandler(NonDeterministicCommand)
+export class NonDeterministicHandler implements ICommandHandler<NonDeterministicCommand> {
+  constructor(private readonly store: AccountStore) {}
+
+  async execute(cmd: NonDeterministicCommand): Promise<null> {
+    this.store.set(cmd.account, { balance: Math.random(), lastIndex: 0, ids: [] });
+    return null;
+  }
+}
+
+@EventsHandler(DepositedEvent)
+export class DepositedHandler implements IEventHandler<DepositedEvent> {
+  constructor(private readonly seen: Seen) {}
+  handle(e: DepositedEvent): void {
+    this.seen.deposits.push(`${e.index}:${e.account}:${e.balance}`);
+  }
+}
+
+@EventsHandler(AnnouncedEvent)
+export class AnnouncedHandler implements IEventHandler<AnnouncedEvent> {
+  constructor(private readonly seen: Seen) {}
+  handle(e: AnnouncedEvent): void {
+    this.seen.announcements.push(e.text);
+  }
+}
+
+@QueryHandler(GetAccountQuery)
+export class GetAccountHandler implements IQueryHandler<GetAccountQuery> {
+  constructor(private readonly store: AccountStore) {}
+  async execute(q: GetAccountQuery): Promise<{ balance: number; lastIndex: number } | undefined> {
+    return this.store.get(q.account);
+  }
+}
+
+@QueryHandler(GetAccountLinearizableQuery)
+export class GetAccountLinearizableHandler implements IQueryHandler<GetAccountLinearizableQuery> {
+  constructor(private readonly store: AccountStore) {}
+  async execute(q: GetAccountLinearizableQuery): Promise<{ balance: number; lastIndex: number } | undefined> {
+    return this.store.get(q.account);
+  }
+}
+
+@Controller()
+export class BankController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+    private readonly events: EventBus,
+    private readonly cluster: RaftClusterService,
+  ) {}
+
+  @Post('accounts/:id/deposit')
+  @HttpCode(200)
+  deposit(@Param('id') id: string, @Body() body: { amount: number }): Promise<unknown> {
+    return this.commands.execute(new DepositCommand(id, body.amount));
+  }
+
+  @Get('accounts/:id')
+  async get(@Param('id') id: string): Promise<unknown> {
+    const a = await this.queries.execute(new GetAccountQuery(id));
+    if (a === undefined) throw new NotFoundException({ error: 'not_found', message: `no account ${id}` });
+    return a;
+  }
+
+  @Post('announce')
+  @HttpCode(202)
+  announce(@Body() body: { text: string }): { accepted: true } {
+    this.events.publish(new AnnouncedEvent(body.text));
+    return { accepted: true };
+  }
+
+  @Get('whoami')
+  @LeaderOnly()
+  whoami(): { memberId: string } {
+    return { memberId: this.cluster.memberId };
+  }
+
+  @Get('whoami-reject')
+  @LeaderOnly({ mode: 'reject' })
+  whoamiReject(): { memberId: string } {
+    return { memberId: this.cluster.memberId };
+  }
+
+  @Get('whoami-redirect')
+  @LeaderOnly({ mode: 'redirect' })
+  whoamiRedirect(): { memberId: string } {
+    return { memberId: this.cluster.memberId };
+  }
+}
+
+@Module({
+  controllers: [BankController],
+  providers: [AccountStore, Seen, DepositHandler, NonDeterministicHandler, DepositedHandler, AnnouncedHandler, GetAccountHandler, GetAccountLinearizableHandler],
+})
+export class BankModule {}
+
+export interface BankNode extends Omit<TestNode, 'kv'> {
+  store: AccountStore;
+  seen: Seen;
+  bridge: RaftCqrsBridge;
+  commandBus: CommandBus;
+  queryBus: QueryBus;
+}
+
+export async function startBankNode(
+  id: string,
+  port: number,
+  options: Omit<RaftClusterModuleOptions, 'memberId' | 'dataDir'> & { dataDir?: string },
+  logger: LoggerService,
+): Promise<BankNode> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot({ memberId: id, dataDir: ':memory:', ...options }), BankModule],
+  })
+    .setLogger(logger)
+    .compile();
+  const app = moduleRef.createNestApplication({ logger });
+  await app.listen(port, '127.0.0.1');
+  return {
+    id,
+    url: `http://127.0.0.1:${port}`,
+    app,
+    cluster: app.get(RaftClusterService),
+    store: app.get(AccountStore),
+    seen: app.get(Seen),
+    bridge: app.get(RaftCqrsBridge),
+    commandBus: app.get(CommandBus),
+    queryBus: app.get(QueryBus),
+  };
+}

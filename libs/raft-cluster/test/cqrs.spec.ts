@@ -1,0 +1,172 @@
+import type { ClusterStatus } from '../src';
+import { NonDeterministicCommand, BankNode, DepositCommand, startBankNode } from './cqrs-app.fixture';
+import { CapturingLogger, freePort, request, waitFor } from './support';
+
+jest.setTimeout(60_000);
+
+const SECRET = 'test-cqrs-secret-2b7e41';
+const TIMING = { electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30 };
+
+/** Three Nest apps on @nestjs/cqrs in this process, over real HTTP: the CQRS bridge end to end. */
+describe('CQRS over Raft', () => {
+  const logger = new CapturingLogger();
+  const nodes: BankNode[] = [];
+  let leader: BankNode;
+  let followers: BankNode[];
+
+  const status = async (n: BankNode): Promise<ClusterStatus> => (await request(`${n.url}/cluster/status`)).json<ClusterStatus>();
+  const allApplied = async (): Promise<void> => {
+    await waitFor('every node to apply what the leader committed', async () => {
+      const s = await Promise.all(nodes.map(status));
+      const commit = Math.max(...s.map((x) => x.commitIndex));
+      return s.every((x) => x.lastApplied >= commit && x.commitIndex === commit);
+    });
+  };
+
+  beforeAll(async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const members = ports.map((p, i) => `n${i + 1}=http://127.0.0.1:${p}`);
+    for (let i = 0; i < 3; i++) {
+      nodes.push(await startBankNode(`n${i + 1}`, ports[i], { members, secret: SECRET, digestInterval: 10, ...TIMING }, logger));
+    }
+    await waitFor('a leader', () => nodes.some((n) => n.cluster.isLeader));
+    leader = nodes.find((n) => n.cluster.isLeader)!;
+    followers = nodes.filter((n) => n !== leader);
+    await waitFor('followers to know the leader', () => followers.every((f) => f.cluster.leaderId === leader.id));
+  });
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.app.close().catch(() => undefined)));
+  });
+
+  it('applies commands sent to any node on every node, in the same order, and answers with the leader result', async () => {
+    const answers = [];
+    for (let i = 0; i < 12; i++) {
+      const via = nodes[i % 3];
+      const r = await request(`${via.url}/accounts/a1/deposit`, { method: 'POST', body: { amount: 10 } });
+      expect(r.status).toBe(200);
+      answers.push(r.json<{ balance: number; index: number; id: string }>());
+    }
+    expect(answers.map((a) => a.balance)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120]);
+    const indexes = answers.map((a) => a.index);
+    expect([...indexes].sort((x, y) => x - y)).toEqual(indexes);
+    await allApplied();
+    for (const n of nodes) {
+      expect(n.store.get('a1')).toEqual({ balance: 120, lastIndex: indexes[11], ids: answers.map((a) => a.id) });
+      // Events raised during apply: once per node, in log order.
+      expect(n.seen.deposits.filter((d) => d.includes(':a1:'))).toEqual(answers.map((a) => `${a.index}:a1:${a.balance}`));
+    }
+  });
+
+  it('works through commandBus.execute() in code on a follower too', async () => {
+    const r = (await followers[0].commandBus.execute(new DepositCommand('a2', 5))) as { balance: number };
+    expect(r.balance).toBe(5);
+  });
+
+  it("gives the caller the handler's error and changes no node's state", async () => {
+    await allApplied();
+    const before = nodes.map((n) => JSON.stringify(n.store.get('a1')));
+    const r = await request(`${followers[1].url}/accounts/a1/deposit`, { method: 'POST', body: { amount: -1000 } });
+    expect(r.status).toBe(409);
+    expect(r.json()).toMatchObject({ error: 'insufficient_funds', balance: 120 });
+    await allApplied();
+    expect(nodes.map((n) => JSON.stringify(n.store.get('a1')))).toEqual(before);
+  });
+
+  it('applies a request retried with the same Idempotency-Key once, and answers the retry with the first result', async () => {
+    const key = 'deposit-once-7f3a';
+    const first = await request(`${followers[0].url}/accounts/a3/deposit`, { method: 'POST', body: { amount: 7 }, headers: { 'idempotency-key': key } });
+    const again = await request(`${followers[1].url}/accounts/a3/deposit`, { method: 'POST', body: { amount: 7 }, headers: { 'idempotency-key': key } });
+    const onLeader = await request(`${leader.url}/accounts/a3/deposit`, { method: 'POST', body: { amount: 7 }, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    expect(onLeader.json()).toEqual(first.json());
+    await allApplied();
+    for (const n of nodes) expect(n.store.get('a3')?.balance).toBe(7);
+    // The same key for another command is refused, not answered with the first result.
+    const reused = await request(`${followers[0].url}/accounts/a3/deposit`, { method: 'POST', body: { amount: 8 }, headers: { 'idempotency-key': key } });
+    expect(reused.status).toBe(422);
+    expect(reused.json()).toMatchObject({ error: 'idempotency_key_reused' });
+  });
+
+  it('serves a linearizable read on a follower that sees the write acknowledged just before, every time', async () => {
+    for (let i = 1; i <= 25; i++) {
+      const w = await request(`${leader.url}/accounts/lin/deposit`, { method: 'POST', body: { amount: 1 } });
+      expect(w.status).toBe(200);
+      const f = followers[i % 2];
+      const byQuery = await request(`${f.url}/accounts/lin?consistency=linearizable`);
+      expect(byQuery.json<{ balance: number }>().balance).toBe(i);
+      const byHeader = await request(`${f.url}/accounts/lin`, { headers: { 'x-consistency': 'linearizable' } });
+      expect(byHeader.json<{ balance: number }>().balance).toBe(i);
+    }
+    const bad = await request(`${followers[0].url}/accounts/lin?consistency=strong`);
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'bad_request', field: 'consistency' });
+  });
+
+  it('sends a broadcast event published outside apply through the log: once per node, the same order everywhere', async () => {
+    const texts = ['t1', 't2', 't3', 't4', 't5', 't6'];
+    await Promise.all(texts.map((text, i) => request(`${nodes[i % 3].url}/announce`, { method: 'POST', body: { text } })));
+    await waitFor('every node to see six announcements', () => nodes.every((n) => n.seen.announcements.length === 6));
+    const order = nodes[0].seen.announcements;
+    expect([...order].sort()).toEqual(texts);
+    for (const n of nodes) expect(n.seen.announcements).toEqual(order);
+  });
+
+  it('executeAll applies a batch in one entry, or nothing when a handler fails', async () => {
+    const ok = (await followers[0].bridge.executeAll([new DepositCommand('b1', 3), new DepositCommand('b2', 4)])) as { index: number }[];
+    expect(ok).toHaveLength(2);
+    expect(ok[0].index).toBe(ok[1].index);
+    await expect(followers[1].bridge.executeAll([new DepositCommand('b1', 100), new DepositCommand('b2', -50)])).rejects.toMatchObject({ status: 409 });
+    await allApplied();
+    for (const n of nodes) {
+      expect(n.store.get('b1')?.balance).toBe(3);
+      expect(n.store.get('b2')?.balance).toBe(4);
+    }
+  });
+
+  it('forwards a @LeaderOnly route to the leader, or answers 409 / 307 by mode', async () => {
+    const f = followers[0];
+    const forwarded = await request(`${f.url}/whoami`);
+    expect(forwarded.status).toBe(200);
+    expect(forwarded.json()).toEqual({ memberId: leader.id });
+    const rejected = await request(`${f.url}/whoami-reject`);
+    expect(rejected.status).toBe(409);
+    expect(rejected.json()).toMatchObject({ error: 'not_leader', leaderId: leader.id, leaderUrl: leader.url });
+    const redirected = await request(`${f.url}/whoami-redirect`);
+    expect(redirected.status).toBe(307);
+    expect(redirected.headers.location).toBe(`${leader.url}/whoami-redirect`);
+    // A request already forwarded once is never forwarded again.
+    const twice = await request(`${f.url}/whoami`, { headers: { 'x-raft-forwarded': '1' } });
+    expect(twice.status).toBe(503);
+    expect(twice.headers['retry-after']).toBeDefined();
+  });
+
+  it('refuses a forwarded command without the cluster secret (401) and changes nothing', async () => {
+    const before = nodes.map((n) => n.cluster.status().commitIndex);
+    const r = await request(`${leader.url}/raft/command`, {
+      method: 'POST',
+      body: { k: 'cmd', n: 'test.deposit', p: { account: 'x', amount: 1 }, r: 'no-secret', h: 'h' },
+    });
+    expect(r.status).toBe(401);
+    expect(nodes.map((n) => n.cluster.status().commitIndex)).toEqual(before);
+    expect(leader.store.get('x')).toBeUndefined();
+  });
+
+  it('compares replica state digests and reports a divergence caused by a non-deterministic handler', async () => {
+    await allApplied();
+    const before = await Promise.all(nodes.map(status));
+    expect(before.every((s) => s.stateDigest?.mismatches === 0)).toBe(true);
+    expect(before.some((s) => (s.stateDigest?.matches ?? 0) > 0)).toBe(true);
+    await leader.commandBus.execute(new NonDeterministicCommand('chaos'));
+    // Push the log past the next digest index.
+    for (let i = 0; i < 12; i++) await leader.commandBus.execute(new DepositCommand('pad', 1));
+    await waitFor('a follower to report the divergence', async () => {
+      const s = await Promise.all(followers.map(status));
+      return s.some((x) => (x.stateDigest?.mismatches ?? 0) > 0);
+    });
+    const metrics = await request(`${followers[0].url}/metrics`);
+    expect(metrics.text).toMatch(/raft_state_digest_mismatches_total \d+/);
+    expect(logger.lines.some((l) => l.includes('REPLICA DIVERGED'))).toBe(true);
+  });
+});
