@@ -1,3 +1,4 @@
+import { signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus } from '../src';
 import { NonDeterministicCommand, BankNode, DepositCommand, startBankNode } from './cqrs-app.fixture';
 import { CapturingLogger, freePort, request, waitFor } from './support';
@@ -151,6 +152,21 @@ describe('CQRS over Raft', () => {
     expect(r.status).toBe(401);
     expect(nodes.map((n) => n.cluster.status().commitIndex)).toEqual(before);
     expect(leader.store.get('x')).toBeUndefined();
+  });
+
+  it('refuses an unknown command name (400) and an oversized command (413) before they reach the log', async () => {
+    await allApplied();
+    const before = leader.cluster.status().lastLogIndex;
+    const body = Buffer.from(JSON.stringify({ k: 'cmd', n: 'test.no-such-command', p: {}, r: 'unknown-1', h: 'h' }));
+    const r = await request(`${leader.url}/raft/command`, {
+      method: 'POST',
+      raw: body,
+      headers: { 'content-type': 'application/json', 'x-raft-from': followers[0].id, ...signPeerRequest(SECRET, 'POST', '/raft/command', body, Date.now()) },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json()).toMatchObject({ error: 'unknown_command' });
+    await expect(followers[0].commandBus.execute(new DepositCommand('x'.repeat(2 * 1024 * 1024), 1))).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(leader.cluster.status().lastLogIndex).toBe(before);
   });
 
   it('compares replica state digests and reports a divergence caused by a non-deterministic handler', async () => {

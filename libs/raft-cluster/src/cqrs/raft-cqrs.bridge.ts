@@ -25,6 +25,9 @@ type ForwardAnswer =
   | { ok: false; error: SerializedError }
   | { error: string; message: string; retry?: boolean; leaderId?: string | null };
 
+/** Commands one node holds while they wait for an outcome; beyond it, 503 (no unbounded queue in front of the log). */
+const MAX_PENDING_SUBMITS = 4096;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Errors after which the same request (same request id) is tried again, at the leader of the moment. */
@@ -37,6 +40,18 @@ function isRetryable(err: unknown): boolean {
 /** Whether an error is the cluster's (not the handler's): such errors are never an outcome of apply. */
 function isClusterError(err: unknown): boolean {
   return err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof RaftError || err instanceof NodeStoppedError || err instanceof ClusterHttpError;
+}
+
+function unknownName(u: Unstamped): { error: string; message: string } | null {
+  const names = u.k === 'batch' ? u.c.map((c) => c.n) : [u.n];
+  const registry = u.k === 'evt' ? replicatedEvents : replicatedCommands;
+  for (const n of names) {
+    if (!registry.has(n)) {
+      const kind = u.k === 'evt' ? 'event' : 'command';
+      return { error: `unknown_${kind}`, message: `no ${kind} is registered as ${JSON.stringify(n)} on the leader` };
+    }
+  }
+  return null;
 }
 
 class RetryableForwardError extends Error {
@@ -73,6 +88,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   private handlersRegistered!: Promise<void>;
   private markHandlersRegistered!: () => void;
   private divergence: (DivergenceReport & { at: string }) | null = null;
+  /** Commands of this node waiting for an outcome (proposed here or forwarded). */
+  private pending = 0;
 
   constructor(
     @Inject(RAFT_CLUSTER_OPTIONS) private readonly options: ResolvedRaftClusterOptions,
@@ -168,10 +185,22 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
    * table instead of applied again.
    */
   private async submit(u: Unstamped): Promise<unknown> {
-    const size = JSON.stringify(u).length;
+    const size = Buffer.byteLength(JSON.stringify(u));
     if (size > this.options.maxCommandBytes) {
       throw new ClusterHttpError(413, 'payload_too_large', `the ${u.k === 'evt' ? 'event' : 'command'} is ${size} bytes serialised, over the limit of ${this.options.maxCommandBytes}`);
     }
+    if (this.pending >= MAX_PENDING_SUBMITS) {
+      throw new ClusterHttpError(503, 'overloaded', `${this.pending} commands are already waiting for an outcome on this node; retry shortly`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+    }
+    this.pending++;
+    try {
+      return await this.submitWithRetries(u);
+    } finally {
+      this.pending--;
+    }
+  }
+
+  private async submitWithRetries(u: Unstamped): Promise<unknown> {
     const deadline = Date.now() + this.options.forwardTimeoutMs;
     let delay = 10;
     let last: unknown = null;
@@ -198,6 +227,9 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
 
   /** On the leader: stamp, propose and wait for the local apply. */
   private async proposeHere(u: Unstamped, deadline: number): Promise<unknown> {
+    // A name this leader does not know never reaches the log (followers would skip it anyway).
+    const unknown = unknownName(u);
+    if (unknown !== null) throw new ClusterHttpError(400, unknown.error, unknown.message);
     const env: Envelope = { ...u, v: 1, ts: Date.now(), s: randomBytes(12).toString('hex') } as Envelope;
     const bytes = encodeEnvelope(env);
     const remaining = Math.max(1, deadline - Date.now());
@@ -264,6 +296,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     if (body.length > this.options.maxCommandBytes) {
       return { status: 413, body: { error: 'payload_too_large', message: `over the limit of ${this.options.maxCommandBytes} bytes` } };
     }
+    const unknown = unknownName(u);
+    if (unknown !== null) return { status: 400, body: { error: unknown.error, message: unknown.message } };
     if (!this.cluster.isLeader) {
       // Never forwarded twice: the sender asks the leader it knows of again.
       return { status: 503, body: { error: 'not_leader', message: 'this node is not the leader', retry: true, leaderId: this.cluster.leaderId } };
