@@ -1,0 +1,45 @@
+import { Body, Controller, Get, Headers, Post, Query, Req, Res } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConversationService } from '../conversation/conversation.service';
+import { ChatMessage } from '../domain/chat-message';
+import { parseListMessages } from '../list-messages/list-messages.input';
+import { MessagePage } from '../list-messages/list-messages.query';
+import { parsePostMessage } from '../post-message/post-message.input';
+import { streamStartAfter } from '../stream-messages/stream-cursor';
+
+/** API v1: one conversation group (the default Raft group); `conv_id` is stored with each message. */
+@Controller('api/v1')
+export class ChatV1Controller {
+  constructor(private readonly conversation: ConversationService) {}
+
+  /** 201 with the stored message; 200 with the first one when its msg_id was already stored. */
+  @Post('message')
+  async post(@Body() body: unknown, @Res({ passthrough: true }) res: ServerResponse): Promise<ChatMessage> {
+    const { message, duplicate } = await this.conversation.post(parsePostMessage(body));
+    if (duplicate) res.statusCode = 200;
+    return message;
+  }
+
+  @Get('messages')
+  list(@Query() query: { from?: unknown; limit?: unknown }): Promise<MessagePage> {
+    const { from, limit } = parseListMessages(query);
+    return this.conversation.list(from, limit);
+  }
+
+  /** Server-Sent Events: `id: <commit_index>`, `event: message`, `data: <message JSON>`; see streamStartAfter. */
+  @Get('stream')
+  stream(@Query() query: { from?: unknown }, @Headers('last-event-id') lastEventId: string | undefined, @Req() req: IncomingMessage, @Res() res: ServerResponse): void {
+    const startAfter = streamStartAfter(query, lastEventId);
+    const subscriber = this.conversation.stream(res, startAfter, () => {
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      req.socket.setNoDelay(true);
+      req.socket.setTimeout(0);
+    });
+    res.on('close', () => subscriber.close('client'));
+  }
+}

@@ -1,0 +1,41 @@
+import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import { RaftClusterModule } from '@raft-cqrs/raft-cluster';
+import type { RaftEnvOptions } from '@raft-cqrs/raft-cluster';
+import { ChatV1Controller } from './api-v1/chat-v1.controller';
+import { CHAT_OPTIONS, ChatOptions, DEFAULT_CHAT_OPTIONS } from './chat.options';
+import { ConversationService } from './conversation/conversation.service';
+import { MessageLog } from './domain/message-log';
+import { ChatExceptionFilter } from './http/chat-exception.filter';
+import { WebPage } from './http/web-page';
+import { ListMessagesHandler } from './list-messages/list-messages.handler';
+import { MembershipController } from './membership/membership.controller';
+import { MembershipService } from './membership/membership.service';
+import { PostMessageHandler } from './post-message/post-message.handler';
+import { MessageStreamHub } from './stream-messages/message-stream.hub';
+
+/**
+ * The chat app: one node of a Raft-replicated cluster. No RAFT_STATE_MACHINE is provided, so the
+ * module replicates through the CQRS bridge: PostMessageCommand goes through the log, MessageLog is
+ * the replicated state.
+ */
+export function chatAppModule(raft: RaftEnvOptions, chat: Partial<ChatOptions> = {}): new () => unknown {
+  @Module({
+    imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot(raft)],
+    controllers: [ChatV1Controller, MembershipController],
+    providers: [
+      { provide: CHAT_OPTIONS, useValue: { ...DEFAULT_CHAT_OPTIONS, ...chat } },
+      { provide: APP_FILTER, useClass: ChatExceptionFilter },
+      MessageLog,
+      PostMessageHandler,
+      ListMessagesHandler,
+      MessageStreamHub,
+      ConversationService,
+      MembershipService,
+      WebPage,
+    ],
+  })
+  class ChatAppModule {}
+  return ChatAppModule;
+}

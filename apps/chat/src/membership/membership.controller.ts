@@ -1,0 +1,48 @@
+import { Body, Controller, Delete, Get, Param, Post, Req, Res } from '@nestjs/common';
+import { ClusterStatus, RaftClusterService } from '@raft-cqrs/raft-cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ConversationService, ConversationSummary } from '../conversation/conversation.service';
+import { memberId, parseJoin } from './membership.input';
+import { MembershipAnswer, MembershipService } from './membership.service';
+
+/** `GET /cluster/status`'s body plus this node's copy of the conversation. */
+export type ChatNodeStatus = ClusterStatus & { chat: ConversationSummary };
+
+/** The seed chat service's cluster routes, over the library's membership operations. */
+@Controller()
+export class MembershipController {
+  constructor(
+    private readonly cluster: RaftClusterService,
+    private readonly membership: MembershipService,
+    private readonly conversation: ConversationService,
+  ) {}
+
+  @Get('status')
+  status(): ChatNodeStatus {
+    return { ...this.cluster.status(), chat: this.conversation.summary() };
+  }
+
+  /** `{ "ID", "RaftAddr" }`: 201 added (as a learner, promoted once caught up), 200 already a member. */
+  @Post('join')
+  async join(@Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+    const { id, url } = parseJoin(body);
+    return send(res, await this.membership.add(id, url, req.headers));
+  }
+
+  /** Removes this node; it keeps running outside the cluster until stopped. */
+  @Post('leave')
+  async leave(@Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+    return send(res, await this.membership.remove(this.cluster.memberId, req.headers));
+  }
+
+  @Delete('nodes/:id')
+  async remove(@Param('id') id: string, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+    return send(res, await this.membership.remove(memberId('id', id), req.headers));
+  }
+}
+
+function send(res: ServerResponse, answer: MembershipAnswer): unknown {
+  res.statusCode = answer.status;
+  for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
+  return answer.body;
+}
