@@ -128,6 +128,19 @@ async function expectSoldOutEverywhere(cluster: ProcessCluster, run: OrderRun, p
   }
 }
 
+/**
+ * The bridge compares each replica's state digest with the leader's every COMPACTION_THRESHOLD
+ * entries: a handler that was not deterministic would show here, even if the orders looked right.
+ */
+async function expectNoDivergence(cluster: ProcessCluster, nodes: string[]): Promise<void> {
+  const statuses = await Promise.all(nodes.map((node) => cluster.status(node)));
+  for (const [i, s] of statuses.entries()) {
+    expect({ node: nodes[i], mismatches: s.stateDigest?.mismatches ?? 0 }).toEqual({ node: nodes[i], mismatches: 0 });
+    expect(cluster.output(nodes[i])).not.toContain('REPLICA DIVERGED');
+  }
+  if (statuses.some((s) => s.stateDigest)) expect(statuses.reduce((n, s) => n + (s.stateDigest?.matches ?? 0), 0)).toBeGreaterThan(0);
+}
+
 async function withOutputs<T>(cluster: ProcessCluster, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -212,6 +225,7 @@ describe('order app: a 3-node cluster of real processes', () => {
   it(`sells exactly ${STOCK} of ${ORDERS} concurrent orders spread over the three nodes, and every node agrees`, async () => {
     const run = await withOutputs(cluster, () => placeOrders(cluster, 'p1'));
     await withOutputs(cluster, () => expectSoldOutEverywhere(cluster, run, 'p1', NODES));
+    await expectNoDivergence(cluster, NODES);
     // Filters and single reads agree with the list.
     const one = run.answers.find((a) => a.result.status === 201)!;
     const order = one.result.json<OrderBody>();
@@ -272,5 +286,6 @@ describe('order app: a 3-node cluster of real processes', () => {
       ),
     );
     expect(await getJson(`${cluster.url(leaderId)}/products/p1`)).toMatchObject({ stock: 1, reserved: STOCK - 1 });
+    await expectNoDivergence(cluster, NODES);
   });
 });
