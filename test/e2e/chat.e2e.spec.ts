@@ -132,7 +132,8 @@ describe('the chat app on a 3-node cluster of real processes', () => {
   const stored = new Map<string, Message>();
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: SECRET });
+    // A low threshold so that a node restarted behind the others catches up through a snapshot.
+    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: SECRET, env: { COMPACTION_THRESHOLD: '200' } });
     cluster.startAll();
     try {
       await cluster.waitForLeader(40_000);
@@ -244,12 +245,34 @@ describe('the chat app on a 3-node cluster of real processes', () => {
     expect(paged).toEqual(all.map((e) => e.message));
   });
 
+  it('a node restarted behind the others catches up through a snapshot and streams the same log', async () => {
+    const { leaderId } = await cluster.waitForLeader();
+    const down = NODES.find((id) => id !== leaderId)!;
+    const up = NODES.filter((id) => id !== down);
+    await cluster.kill(down, 'SIGKILL');
+    const late = Array.from({ length: 300 }, (_, i) => `late-${i}`);
+    await inPool(late, 16, async (msgId, i) => expect((await postMessage(cluster, up[i % 2], { sender: 'b', payload: `late ${i}`, msg_id: msgId })).status).toBe(201));
+    cluster.start(down);
+    await waitFor(
+      `${down} to catch up through a snapshot`,
+      async () => {
+        const [s, leader] = await Promise.all([cluster.status(down), cluster.status(leaderId)]);
+        return s.snapshotIndex > 0 && s.lastApplied >= leader.commitIndex;
+      },
+      40_000,
+    );
+    const streams = await Promise.all(NODES.map((id) => readStream(cluster.url(id), { done: hasAll(late) })));
+    expect(streams[0].length).toBe(6 + 1000 + 1 + 300);
+    for (const st of streams) expect(summary(st)).toEqual(summary(streams[0]));
+    for (const id of NODES) expect((await cluster.status(id)).stateDigest?.mismatches ?? 0).toBe(0);
+  });
+
   it('adds and removes members through /join and /nodes/:id on followers, and reports them in /status', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const [f1, f2] = NODES.filter((id) => id !== leaderId);
     const status = await request(`${cluster.url(f1)}/status`);
     expect(status.status).toBe(200);
-    expect(status.json()).toMatchObject({ memberId: f1, leaderId, chat: { messages: 1007 } });
+    expect(status.json()).toMatchObject({ memberId: f1, leaderId, chat: { messages: 1307 } });
 
     const bad = await request(`${cluster.url(f1)}/join`, { method: 'POST', body: { ID: 'node4', RaftAddr: 'not a url' } });
     expect(bad.status).toBe(400);
