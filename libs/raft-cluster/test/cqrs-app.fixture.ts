@@ -1,5 +1,6 @@
 import { Body, ConflictException, Controller, Get, HttpCode, Injectable, LoggerService, Module, NotFoundException, Param, Post } from '@nestjs/common';
-import { CommandBus, CommandHandler, CqrsModule, EventBus, EventsHandler, ICommandHandler, IEventHandler, IQueryHandler, QueryBus, QueryHandler } from '@nestjs/cqrs';
+import { CommandBus, CommandHandler, CqrsModule, EventBus, EventsHandler, ICommandHandler, IEvent, IEventHandler, IQueryHandler, ofType, QueryBus, QueryHandler, Saga } from '@nestjs/cqrs';
+import { filter, map, Observable } from 'rxjs';
 import { Test } from '@nestjs/testing';
 import {
   Consistency,
@@ -27,6 +28,17 @@ export class DepositCommand {
     readonly account: string,
     readonly amount: number,
   ) {}
+}
+
+/** Emitted by a saga for deposits to "vip" accounts: must enter the log once, not once per node. */
+@Replicated('test.bonus')
+export class BonusCommand {
+  constructor(readonly account: string) {}
+}
+
+/** A local (not replicated) command a saga emits: it should run on the leader only. */
+export class AuditCommand {
+  constructor(readonly account: string) {}
 }
 
 /** Reads the clock inside apply: what a handler must not do (for the divergence test). */
@@ -62,6 +74,7 @@ export class GetAccountLinearizableQuery {
 export class Seen {
   readonly deposits: string[] = [];
   readonly announcements: string[] = [];
+  readonly audits: string[] = [];
 }
 
 @CommandHandler(DepositCommand)
@@ -91,6 +104,45 @@ export class NonDeterministicHandler implements ICommandHandler<NonDeterministic
     this.store.set(cmd.account, { balance: Math.random(), lastIndex: 0, ids: [] });
     return null;
   }
+}
+
+@CommandHandler(BonusCommand)
+export class BonusHandler implements ICommandHandler<BonusCommand> {
+  constructor(private readonly store: AccountStore) {}
+
+  async execute(cmd: BonusCommand): Promise<null> {
+    const key = `bonus:${cmd.account}`;
+    const current = this.store.get(key) ?? { balance: 0, lastIndex: 0, ids: [] };
+    this.store.set(key, { ...current, balance: current.balance + 1, lastIndex: requireApplyContext().index });
+    return null;
+  }
+}
+
+@CommandHandler(AuditCommand)
+export class AuditHandler implements ICommandHandler<AuditCommand> {
+  constructor(private readonly seen: Seen) {}
+  async execute(cmd: AuditCommand): Promise<void> {
+    this.seen.audits.push(cmd.account);
+  }
+}
+
+@Injectable()
+export class BonusSaga {
+  @Saga()
+  audit = (events$: Observable<IEvent>): Observable<AuditCommand> =>
+    events$.pipe(
+      ofType(DepositedEvent),
+      filter((e) => e.account.startsWith('vip')),
+      map((e) => new AuditCommand(e.account)),
+    );
+
+  @Saga()
+  bonus = (events$: Observable<IEvent>): Observable<BonusCommand> =>
+    events$.pipe(
+      ofType(DepositedEvent),
+      filter((e) => e.account.startsWith('vip')),
+      map((e) => new BonusCommand(e.account)),
+    );
 }
 
 @EventsHandler(DepositedEvent)
@@ -175,7 +227,7 @@ export class BankController {
 
 @Module({
   controllers: [BankController],
-  providers: [AccountStore, Seen, DepositHandler, NonDeterministicHandler, DepositedHandler, AnnouncedHandler, GetAccountHandler, GetAccountLinearizableHandler],
+  providers: [AccountStore, Seen, BonusSaga, BonusHandler, AuditHandler, DepositHandler, NonDeterministicHandler, DepositedHandler, AnnouncedHandler, GetAccountHandler, GetAccountLinearizableHandler],
 })
 export class BankModule {}
 

@@ -114,6 +114,19 @@ describe('CQRS over Raft', () => {
     for (const n of nodes) expect(n.seen.announcements).toEqual(order);
   });
 
+  it('dispatches a saga command from the leader only: it enters the log once, not once per node', async () => {
+    const r = await request(`${followers[0].url}/accounts/vip1/deposit`, { method: 'POST', body: { amount: 1 } });
+    expect(r.status).toBe(200);
+    await waitFor('the bonus on every node', () => nodes.every((n) => n.store.get('bonus:vip1') !== undefined));
+    // More log traffic after it: a duplicate proposal from a follower would have been applied by now.
+    for (let i = 0; i < 5; i++) await leader.commandBus.execute(new DepositCommand('after-vip', 1));
+    await allApplied();
+    for (const n of nodes) expect(n.store.get('bonus:vip1')?.balance).toBe(1);
+    // A saga's local command runs where the saga dispatches it: on the leader only.
+    expect(leader.seen.audits).toEqual(['vip1']);
+    for (const f of followers) expect(f.seen.audits).toEqual([]);
+  });
+
   it('executeAll applies a batch in one entry, or nothing when a handler fails', async () => {
     const ok = (await followers[0].bridge.executeAll([new DepositCommand('b1', 3), new DepositCommand('b2', 4)])) as { index: number }[];
     expect(ok).toHaveLength(2);
