@@ -1,4 +1,4 @@
-import { HttpResult, ProcessCluster, request, waitFor } from '../support/process-cluster';
+import { HttpResult, NodeStatus, ProcessCluster, request, waitFor } from '../support/process-cluster';
 
 /**
  * The order app (apps/order) as three real node processes: stock is never oversold whichever node
@@ -89,8 +89,29 @@ async function placeOrders(cluster: ProcessCluster, productId: string, onAnswer:
   return run;
 }
 
+let requestCount = 0;
+
+/**
+ * One request to one node as a careful client sends it: with an Idempotency-Key (its own unless
+ * given), retried with that key on a 503 or a network error, so an election that happens to fall
+ * in the middle of a test changes nothing but the time it takes.
+ */
+async function send(url: string, init: { method?: string; body?: unknown; key?: string } = {}): Promise<HttpResult> {
+  const key = init.key ?? `e2e-request-${++requestCount}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const r = await request(url, { method: init.method, body: init.body, headers: { 'Idempotency-Key': key }, timeoutMs: 8000 });
+      if (!isRetryable(r) || Date.now() > deadline) return r;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await sleep(100);
+  }
+}
+
 async function getJson<T>(url: string): Promise<T> {
-  const r = await request(url, { timeoutMs: 5000 });
+  const r = await send(url);
   if (r.status !== 200) throw new Error(`GET ${url} answered ${r.status} ${r.body}`);
   return r.json<T>();
 }
@@ -133,7 +154,7 @@ async function expectSoldOutEverywhere(cluster: ProcessCluster, run: OrderRun, p
  * entries: a handler that was not deterministic would show here, even if the orders looked right.
  */
 async function expectNoDivergence(cluster: ProcessCluster, nodes: string[]): Promise<void> {
-  const statuses = await Promise.all(nodes.map((node) => cluster.status(node)));
+  const statuses = await Promise.all(nodes.map((node) => getJson<NodeStatus>(`${cluster.url(node)}/cluster/status`)));
   for (const [i, s] of statuses.entries()) {
     expect({ node: nodes[i], mismatches: s.stateDigest?.mismatches ?? 0 }).toEqual({ node: nodes[i], mismatches: 0 });
     expect(cluster.output(nodes[i])).not.toContain('REPLICA DIVERGED');
@@ -176,7 +197,7 @@ describe('order app: a 3-node cluster of real processes', () => {
 
   it('sets stock through a follower and every node serves the product', async () => {
     const via = await follower();
-    const r = await request(`${cluster.url(via)}/products/p1`, { method: 'PUT', body: { name: 'Widget', stock: STOCK } });
+    const r = await send(`${cluster.url(via)}/products/p1`, { method: 'PUT', body: { name: 'Widget', stock: STOCK } });
     expect({ status: r.status, body: r.json() }).toEqual({ status: 200, body: { id: 'p1', name: 'Widget', stock: STOCK, reserved: 0 } });
     for (const node of NODES) {
       expect(await getJson(`${cluster.url(node)}/products/p1?consistency=linearizable`)).toEqual({ id: 'p1', name: 'Widget', stock: STOCK, reserved: 0 });
@@ -186,7 +207,7 @@ describe('order app: a 3-node cluster of real processes', () => {
   it('answers bad input with 400 naming the field and changes nothing', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const via = await follower();
-    const before = await cluster.status(leaderId);
+    const before = await getJson<NodeStatus>(`${cluster.url(leaderId)}/cluster/status`);
     const cases: { method: string; path: string; body: unknown; field: string }[] = [
       { method: 'POST', path: '/orders', body: { productId: 'p1', quantity: 0 }, field: 'quantity' },
       { method: 'POST', path: '/orders', body: { productId: 'p1', quantity: '1' }, field: 'quantity' },
@@ -198,14 +219,14 @@ describe('order app: a 3-node cluster of real processes', () => {
       { method: 'PUT', path: '/products/bad%20id', body: { stock: 5 }, field: 'id' },
     ];
     for (const c of cases) {
-      const r = await request(`${cluster.url(via)}${c.path}`, { method: c.method, body: c.body });
+      const r = await send(`${cluster.url(via)}${c.path}`, { method: c.method, body: c.body });
       expect({ case: c, status: r.status, body: r.json() }).toEqual({ case: c, status: 400, body: expect.objectContaining({ error: 'bad_request', field: c.field }) });
     }
-    const malformed = await request(`${cluster.url(via)}/orders`, { method: 'POST', body: '{"productId": "p1", ' });
+    const malformed = await send(`${cluster.url(via)}/orders`, { method: 'POST', body: '{"productId": "p1", ' });
     expect(malformed.status).toBe(400);
     expect(malformed.json()).toMatchObject({ error: 'bad_request' });
 
-    const after = await cluster.status(leaderId);
+    const after = await getJson<NodeStatus>(`${cluster.url(leaderId)}/cluster/status`);
     // Nothing was proposed (the log grows only with a new term's no-op, which a stable leader does not add).
     if (after.term === before.term) expect(after.lastLogIndex).toBe(before.lastLogIndex);
     expect(await getJson(`${cluster.url(leaderId)}/products/p1?consistency=linearizable`)).toEqual({ id: 'p1', name: 'Widget', stock: STOCK, reserved: 0 });
@@ -214,11 +235,11 @@ describe('order app: a 3-node cluster of real processes', () => {
 
   it('answers 404 for an unknown product or order, from any node', async () => {
     for (const node of NODES) {
-      const order = await request(`${cluster.url(node)}/orders`, { method: 'POST', body: { productId: 'no-such-product', quantity: 1 } });
+      const order = await send(`${cluster.url(node)}/orders`, { method: 'POST', body: { productId: 'no-such-product', quantity: 1 } });
       expect({ status: order.status, body: order.json() }).toEqual({ status: 404, body: expect.objectContaining({ error: 'not_found' }) });
-      expect((await request(`${cluster.url(node)}/products/no-such-product`)).status).toBe(404);
-      expect((await request(`${cluster.url(node)}/orders/no-such-order`)).status).toBe(404);
-      expect((await request(`${cluster.url(node)}/orders/no-such-order/cancel`, { method: 'POST' })).status).toBe(404);
+      expect((await send(`${cluster.url(node)}/products/no-such-product`)).status).toBe(404);
+      expect((await send(`${cluster.url(node)}/orders/no-such-order`)).status).toBe(404);
+      expect((await send(`${cluster.url(node)}/orders/no-such-order/cancel`, { method: 'POST' })).status).toBe(404);
     }
   });
 
@@ -240,11 +261,11 @@ describe('order app: a 3-node cluster of real processes', () => {
     const target = orders[0];
     const via = await follower();
     const key = 'cancel-once';
-    const first = await request(`${cluster.url(via)}/orders/${target.orderId}/cancel`, { method: 'POST', headers: { 'Idempotency-Key': key } });
+    const first = await send(`${cluster.url(via)}/orders/${target.orderId}/cancel`, { method: 'POST', key });
     expect({ status: first.status, body: first.json() }).toEqual({ status: 200, body: expect.objectContaining({ orderId: target.orderId, status: 'Cancelled' }) });
-    const retried = await request(`${cluster.url('node3')}/orders/${target.orderId}/cancel`, { method: 'POST', headers: { 'Idempotency-Key': key } });
+    const retried = await send(`${cluster.url('node3')}/orders/${target.orderId}/cancel`, { method: 'POST', key });
     expect({ status: retried.status, body: retried.json() }).toEqual({ status: 200, body: first.json() });
-    const again = await request(`${cluster.url(via)}/orders/${target.orderId}/cancel`, { method: 'POST' });
+    const again = await send(`${cluster.url(via)}/orders/${target.orderId}/cancel`, { method: 'POST' });
     expect({ status: again.status, body: again.json() }).toEqual({ status: 409, body: expect.objectContaining({ error: 'already_cancelled' }) });
     for (const node of NODES) {
       expect(await getJson(`${cluster.url(node)}/products/p1?consistency=linearizable`)).toMatchObject({ stock: 1, reserved: STOCK - 1 });
@@ -254,7 +275,7 @@ describe('order app: a 3-node cluster of real processes', () => {
 
   it('still sells exactly once per order when the leader is SIGKILLed half way and clients retry with the same Idempotency-Key', async () => {
     const via = await follower();
-    expect((await request(`${cluster.url(via)}/products/p2`, { method: 'PUT', body: { name: 'Gadget', stock: STOCK } })).status).toBe(200);
+    expect((await send(`${cluster.url(via)}/products/p2`, { method: 'PUT', body: { name: 'Gadget', stock: STOCK } })).status).toBe(200);
     const { leaderId } = await cluster.waitForLeader();
     let created = 0;
     let kill: Promise<void> | undefined;
