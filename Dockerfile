@@ -38,8 +38,9 @@ WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /src/dist/libs ./dist/libs
 COPY --from=build /src/dist/apps/${APP} ./dist/apps/${APP}
-# The app serves its page from apps/<app>/public under the working directory.
+# The page: the apps look for public/ next to their compiled src/ or under the working directory.
 COPY apps/${APP}/public ./apps/${APP}/public
+COPY apps/${APP}/public ./dist/apps/${APP}/public
 # tsc keeps the path aliases of tsconfig.json ("@raft-cqrs/raft", "@raft-cqrs/raft/*",
 # "@raft-cqrs/raft-cluster") as they are in the emitted require() calls; these links make Node resolve
 # them to the compiled libraries.

@@ -90,6 +90,12 @@
       /* not a message */
     }
   });
+  stream.addEventListener('truncated', function (ev) {
+    // The node no longer holds the messages this stream still needed (bounded retention).
+    var through = '';
+    try { through = JSON.parse(ev.data).evicted_through; } catch (_e) { /* keep it empty */ }
+    list.insertBefore(el('li', { class: 'empty', text: 'Older messages' + (through !== '' ? ' (through #' + through + ')' : '') + ' are no longer kept by this node.' }), list.firstChild);
+  });
   stream.onerror = function () {
     streamState.textContent = 'reconnecting…';
     errors.stream = 'Lost the message stream of ' + location.host + '; reconnecting (it resumes after the last message seen).';

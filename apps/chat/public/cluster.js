@@ -83,6 +83,7 @@
     var local = memberFeed(location.origin, update); // the node that served this page
     var feeds = {}; // member id -> MemberFeed (other members)
     var lastLeader; // undefined until the first status
+    var lastKnownLeader = null; // the last non-null leader
     var lastTerm = null;
     var log = [];
 
@@ -147,13 +148,16 @@
         opts.onError(null);
       }
       if (s) {
-        if (lastLeader !== undefined && s.leaderId !== lastLeader) {
-          addLog('term ' + s.term + ': ' + (s.leaderId ? 'leader is ' + s.leaderId : 'no leader') + (lastLeader ? ' (was ' + lastLeader + ')' : ''));
-        } else if (lastLeader === undefined) {
+        if (lastLeader === undefined) {
           addLog('connected to ' + s.memberId + ' (' + s.role + ', term ' + s.term + (s.leaderId ? ', leader ' + s.leaderId : ', no leader yet') + ')');
-        } else if (lastTerm !== null && s.term !== lastTerm && s.leaderId === lastLeader) {
-          addLog('term ' + s.term + ' (leader unchanged: ' + fmt(s.leaderId) + ')');
+        } else if (s.leaderId !== lastLeader && s.leaderId) {
+          addLog('term ' + s.term + ': leader is ' + s.leaderId + (lastKnownLeader && lastKnownLeader !== s.leaderId ? ' (was ' + lastKnownLeader + ')' : ''));
+        } else if (s.leaderId !== lastLeader) {
+          addLog('term ' + s.term + ': no leader (' + lastLeader + ' lost it); electing');
+        } else if (s.term !== lastTerm) {
+          addLog('term ' + s.term + ': ' + (s.leaderId ? 'leader ' + s.leaderId : 'election, no leader yet'));
         }
+        if (s.leaderId) lastKnownLeader = s.leaderId;
         lastLeader = s.leaderId;
         lastTerm = s.term;
         syncFeeds(s);
@@ -213,6 +217,7 @@
         var role;
         if (live) role = badge(own.role, own.role);
         else if (s.leaderId === m.id) role = badge('leader?', 'warn', { title: 'leader as ' + s.memberId + ' knows it; the browser cannot reach it' });
+        else if (!m.reachable && !self) role = badge('unreachable', 'bad', { title: 'neither ' + s.memberId + ' nor the browser reaches this member' });
         else role = badge('unknown', '', { title: 'the browser cannot reach this member' });
 
         var reach = el('span', null, [
