@@ -44,7 +44,8 @@ async function post(page: Page, sender: string, payload: string): Promise<void> 
   await page.fill('#payload', payload);
   await page.click('#send');
   // The form clears the field once the node answered 2xx; an error shows in the banner instead.
-  await page.waitForFunction(() => (document.getElementById('payload') as HTMLInputElement).value === '' || document.getElementById('error')!.classList.contains('show'), undefined, { timeout: 15_000 });
+  // (Predicates are strings: they run in the page, and this project's TypeScript has no DOM types.)
+  await page.waitForFunction("document.getElementById('payload').value === '' || document.getElementById('error').classList.contains('show')", undefined, { timeout: 15_000 });
   const error = await page.$eval('#error', (e) => (e.classList.contains('show') ? e.textContent : null));
   if (error) throw new Error(`posting "${payload}" failed on the page: ${error}`);
 }
@@ -80,7 +81,7 @@ async function post(page: Page, sender: string, payload: string): Promise<void> 
     page.on('pageerror', (e) => pageErrors.push(`${id}: ${e.message}`));
     await page.goto(`${cluster!.url(id)}/`);
     await page.waitForSelector('#leader[data-leader]:not([data-leader=""])', { timeout: 20_000 });
-    await page.waitForFunction(() => /^live/.test(document.getElementById('stream-state')!.textContent ?? ''), undefined, { timeout: 20_000 });
+    await page.waitForFunction("/^live/.test(document.getElementById('stream-state').textContent || '')", undefined, { timeout: 20_000 });
     pages.set(id, page);
     return page;
   };
