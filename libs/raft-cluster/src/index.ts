@@ -86,7 +86,8 @@ export { RaftHealthIndicator, RaftHealthCheckError } from './raft-health.indicat
 export type { RaftHealthIndicatorResult } from './raft-health.indicator';
 export { ClusterHttpError, toClusterHttpError } from './raft-cluster.errors';
 export { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
-export { FORWARDED_HEADER } from './internal/http-client';
+export { FORWARDED_HEADER, jsonBody } from './internal/http-client';
+export type { HttpAnswer } from './internal/http-client';
 export * from './options-from-env';
 export { Replicated, ReplicatedEvent, ReplicatedState, Consistency, LeaderOnly } from './cqrs/decorators';
 export type { ReadConsistency, LeaderOnlyMode, LeaderOnlyOptions } from './cqrs/decorators';

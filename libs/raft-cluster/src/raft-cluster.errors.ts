@@ -34,6 +34,22 @@ export function badRequest(field: string, message: string): ClusterHttpError {
 }
 
 /**
+ * Express's body parser fails a request before any route runs (body over the limit, malformed JSON,
+ * unsupported charset); its errors carry `type` and a 4xx `status`. They are the client's fault.
+ */
+function asBodyParserError(err: unknown): ClusterHttpError | null {
+  if (err === null || typeof err !== 'object' || err instanceof HttpException) return null;
+  const { type, status } = err as { type?: unknown; status?: unknown };
+  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status >= 500) return null;
+  if (type === 'entity.too.large') {
+    const limit = (err as { limit?: unknown }).limit;
+    return new ClusterHttpError(413, 'payload_too_large', `request body over the limit${typeof limit === 'number' ? ` of ${limit} bytes` : ''}`);
+  }
+  if (type === 'entity.parse.failed') return new ClusterHttpError(400, 'bad_request', 'request body is not valid JSON', { field: 'body' });
+  return new ClusterHttpError(status, 'bad_request', err instanceof Error ? err.message : 'bad request body');
+}
+
+/**
  * Maps the runtime's and the core's errors to HTTP answers:
  * `NotLeaderError` -> 503 + Retry-After without a known leader, else 409 `not_leader` with
  * `leaderId`/`leaderUrl`; transfer in progress, too many pending entries, stopped node, lost proposal
@@ -66,6 +82,8 @@ export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => stri
   if (err instanceof ProposalLostError) {
     return new ClusterHttpError(503, 'proposal_lost', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
   }
+  const bodyParserError = asBodyParserError(err);
+  if (bodyParserError !== null) return bodyParserError;
   if (err instanceof HttpException) {
     const status = err.getStatus();
     const res = err.getResponse();
@@ -85,7 +103,8 @@ export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => stri
         extra = rest;
       }
     }
-    return new ClusterHttpError(status, code, message, extra);
+    // A 503 always tells the client when to come back (SPEC: overload and no leader carry Retry-After).
+    return new ClusterHttpError(status, code, message, extra, status === 503 ? { 'Retry-After': RETRY_AFTER_SECONDS } : {});
   }
   return new ClusterHttpError(500, 'internal_error', err instanceof Error ? err.message : String(err));
 }

@@ -182,6 +182,14 @@ describe('CQRS over Raft', () => {
     expect(leader.cluster.status().lastLogIndex).toBe(before);
   });
 
+  it('answers a body over the limit 413 and malformed JSON 400 (Nest defaults; ClusterExceptionFilter gives them the { error, message } shape)', async () => {
+    const big = await request(`${followers[0].url}/accounts/a1/deposit`, { method: 'POST', raw: Buffer.from(JSON.stringify({ amount: 1, pad: 'x'.repeat(300_000) })), headers: { 'content-type': 'application/json' } });
+    expect(big.status).toBe(413);
+    const broken = await request(`${followers[0].url}/accounts/a1/deposit`, { method: 'POST', raw: Buffer.from('{"amount": 1,'), headers: { 'content-type': 'application/json' } });
+    expect(broken.status).toBe(400);
+    expect(leader.store.get('a1')?.balance).toBe(120);
+  });
+
   it('compares replica state digests and reports a divergence caused by a non-deterministic handler', async () => {
     await allApplied();
     const before = await Promise.all(nodes.map(status));

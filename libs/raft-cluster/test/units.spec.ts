@@ -75,6 +75,18 @@ describe('PeerDirectory', () => {
 });
 
 describe('toClusterHttpError', () => {
+  it("maps Express body-parser failures to the client's 4xx, and gives every 503 a Retry-After", () => {
+    const tooLarge = Object.assign(new Error('request entity too large'), { type: 'entity.too.large', status: 413, limit: 102400 });
+    expect(toClusterHttpError(tooLarge)).toMatchObject({ status: 413, code: 'payload_too_large', message: expect.stringContaining('102400') });
+    const broken = Object.assign(new SyntaxError('Unexpected end of JSON input'), { type: 'entity.parse.failed', status: 400 });
+    expect(toClusterHttpError(broken)).toMatchObject({ status: 400, code: 'bad_request' });
+    const unavailable = toClusterHttpError(new HttpException({ error: 'busy', message: 'come back later' }, 503));
+    expect(unavailable).toMatchObject({ status: 503, code: 'busy', headers: { 'Retry-After': '1' } });
+    const conflict = toClusterHttpError(new HttpException({ error: 'out_of_stock', message: 'only 2 left', available: 2 }, 409));
+    expect(conflict.body()).toEqual({ error: 'out_of_stock', message: 'only 2 left', available: 2 });
+    expect(toClusterHttpError(new Error('boom'))).toMatchObject({ status: 500, code: 'internal_error' });
+  });
+
   const url = (id: string): string => `http://${id}:1`;
 
   it('maps NotLeaderError to 503 + Retry-After without a leader, 409 with one', () => {
