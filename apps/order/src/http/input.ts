@@ -17,14 +17,14 @@ export function badField(field: string, message: string): BadRequestException {
 }
 
 /** The request body as an object whose fields can be read; unknown fields are simply not read. */
-export function bodyObject(body: unknown): Record<string, unknown> {
+export function requireObjectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badField('body', 'the body must be a JSON object (content-type: application/json)');
   }
   return body as Record<string, unknown>;
 }
 
-export function id(value: unknown, field: string): string {
+export function idField(value: unknown, field: string): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
     throw badField(field, `${field} must be 1-128 characters of letters, digits, ".", "_", ":" or "-"`);
   }
@@ -32,20 +32,20 @@ export function id(value: unknown, field: string): string {
 }
 
 /** An optional id: absent (undefined, null, or an empty query parameter) is null. */
-export function optionalId(value: unknown, field: string): string | null {
+export function optionalIdField(value: unknown, field: string): string | null {
   if (value === undefined || value === null || value === '') return null;
-  return id(value, field);
+  return idField(value, field);
 }
 
 /** A JSON number that is an integer in [min, max]; numeric strings are refused rather than guessed at. */
-export function integer(value: unknown, field: string, min: number, max: number): number {
+export function integerField(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw badField(field, `${field} must be an integer from ${min} to ${max}`);
   }
   return value;
 }
 
-export function optionalName(value: unknown, field: string): string | null {
+export function optionalNameField(value: unknown, field: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length > MAX_NAME_LENGTH) {
     throw badField(field, `${field} must be a string of at most ${MAX_NAME_LENGTH} characters`);

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { Order } from '../domain/order';
-import { bodyObject, id, integer, MAX_QUANTITY, optionalId } from '../http/input';
+import { idField, integerField, MAX_QUANTITY, optionalIdField, requireObjectBody } from '../http/input';
 import { CancelOrderCommand } from './cancel-order/cancel-order.command';
 import { CreateOrderCommand } from './create-order/create-order.command';
 import { GetOrderQuery } from './get-order/get-order.query';
@@ -16,30 +16,30 @@ export class OrdersController {
 
   @Post()
   create(@Body() body: unknown): Promise<Order> {
-    const input = bodyObject(body);
+    const input = requireObjectBody(body);
     const command = new CreateOrderCommand(
-      id(input.productId, 'productId'),
-      integer(input.quantity, 'quantity', 1, MAX_QUANTITY),
-      optionalId(input.customerId, 'customerId'),
+      idField(input.productId, 'productId'),
+      integerField(input.quantity, 'quantity', 1, MAX_QUANTITY),
+      optionalIdField(input.customerId, 'customerId'),
     );
     return this.commandBus.execute(command);
   }
 
   @Get()
   async list(@Query('productId') productId?: unknown, @Query('customerId') customerId?: unknown): Promise<{ orders: Order[]; count: number }> {
-    const query = new ListOrdersQuery(optionalId(productId, 'productId'), optionalId(customerId, 'customerId'));
+    const query = new ListOrdersQuery(optionalIdField(productId, 'productId'), optionalIdField(customerId, 'customerId'));
     const orders = await this.queryBus.execute(query);
     return { orders, count: orders.length };
   }
 
   @Get(':id')
   get(@Param('id') orderId: string): Promise<Order> {
-    return this.queryBus.execute(new GetOrderQuery(id(orderId, 'id')));
+    return this.queryBus.execute(new GetOrderQuery(idField(orderId, 'id')));
   }
 
   @Post(':id/cancel')
   @HttpCode(200)
   cancel(@Param('id') orderId: string): Promise<Order> {
-    return this.commandBus.execute(new CancelOrderCommand(id(orderId, 'id')));
+    return this.commandBus.execute(new CancelOrderCommand(idField(orderId, 'id')));
   }
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { Product } from '../domain/product';
-import { bodyObject, id, integer, MAX_STOCK, optionalName } from '../http/input';
+import { idField, integerField, MAX_STOCK, optionalNameField, requireObjectBody } from '../http/input';
 import { GetProductQuery } from './get-product/get-product.query';
 import { ListProductsQuery } from './list-products/list-products.query';
 import { SetStockCommand } from './set-stock/set-stock.command';
@@ -21,14 +21,14 @@ export class ProductsController {
 
   @Get(':id')
   get(@Param('id') productId: string): Promise<Product> {
-    return this.queryBus.execute(new GetProductQuery(id(productId, 'id')));
+    return this.queryBus.execute(new GetProductQuery(idField(productId, 'id')));
   }
 
   @Put(':id')
   setStock(@Param('id') productId: string, @Body() body: unknown): Promise<Product> {
-    const checkedId = id(productId, 'id');
-    const input = bodyObject(body);
-    const command = new SetStockCommand(checkedId, integer(input.stock, 'stock', 0, MAX_STOCK), optionalName(input.name, 'name'));
+    const checkedId = idField(productId, 'id');
+    const input = requireObjectBody(body);
+    const command = new SetStockCommand(checkedId, integerField(input.stock, 'stock', 0, MAX_STOCK), optionalNameField(input.name, 'name'));
     return this.commandBus.execute(command);
   }
 }
