@@ -47,10 +47,11 @@ async function watchTable(base: string): Promise<string> {
   const rows = [['member', 'role', 'term', 'leader', 'commit', 'applied', 'last', 'snapshot', 'url']];
   for (const m of first.members) {
     try {
+      if (m.url === null) throw new Error('no url');
       const s = m.id === first.memberId ? first : await status(m.url);
       rows.push([s.memberId, s.role, String(s.term), s.leaderId ?? '-', String(s.commitIndex), String(s.lastApplied), String(s.lastLogIndex), String(s.snapshotIndex), m.url]);
     } catch {
-      rows.push([m.id, 'unreachable', '-', '-', '-', '-', '-', '-', m.url]);
+      rows.push([m.id, 'unreachable', '-', '-', '-', '-', '-', '-', m.url ?? '-']);
     }
   }
   return table(rows);
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     case 'members': {
       const s = await status(base);
       const rows = [['id', 'voter', 'reachable', 'match', 'lastContactMs', 'url']];
-      for (const m of s.members) rows.push([m.id + (m.id === s.leaderId ? ' *' : ''), String(m.voter), String(m.reachable), String(m.matchIndex ?? '-'), String(m.lastContactMs ?? '-'), m.url]);
+      for (const m of s.members) rows.push([m.id + (m.id === s.leaderId ? ' *' : ''), String(m.voter), String(m.reachable), String(m.matchIndex ?? '-'), String(m.lastContactMs ?? '-'), m.url ?? '-']);
       console.log(table(rows));
       return 0;
     }

@@ -1,5 +1,7 @@
 import { Logger, LoggerService } from '@nestjs/common';
 
+const MIN_REDACTED_SECRET_LENGTH = 6;
+
 /** What the prefix shows: the node's current term and role (null before the node has started). */
 export type LogStateSource = () => { term: number; role: string } | null;
 
@@ -61,7 +63,9 @@ export class RaftClusterLogger {
   }
 
   private redact(text: string): string {
-    if (this.secret === null || this.secret === '' || !text.includes(this.secret)) return text;
+    // A secret of a few characters occurs inside ordinary words ("is", "leader"): masking it would garble
+    // every line while hiding nothing (such a secret is refused as weak at start-up anyway, with a warning).
+    if (this.secret === null || this.secret.length < MIN_REDACTED_SECRET_LENGTH || !text.includes(this.secret)) return text;
     return text.split(this.secret).join('[redacted]');
   }
 }

@@ -226,6 +226,9 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     this.logger.info(
       `cluster node up: ${conf.voters.length} voter(s), ${conf.learners.length} learner(s); peer endpoint ${o.peerPort === null ? 'on the app server' : `on port ${o.peerPort}`}${o.secret === null ? ' (insecure: peer requests are not authenticated)' : ''}`,
     );
+    if (o.secret !== null && o.secret.length < 16) {
+      this.logger.warn(`the cluster secret is only ${o.secret.length} characters long: use at least 16 random characters (for example: openssl rand -hex 24)`);
+    }
     if (o.join !== null && !this.inOwnConfiguration()) {
       this.joining = true;
       void this.joinLoop(o.join);
