@@ -204,7 +204,7 @@ describe('order app: a 3-node cluster of real processes', () => {
     }
   });
 
-  it('answers bad input with 400 naming the field and changes nothing', async () => {
+  it('answers bad input with 400 naming the field (an oversized body 413) and changes nothing', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const via = await follower();
     const before = await getJson<NodeStatus>(`${cluster.url(leaderId)}/cluster/status`);
@@ -225,6 +225,8 @@ describe('order app: a 3-node cluster of real processes', () => {
     const malformed = await send(`${cluster.url(via)}/orders`, { method: 'POST', body: '{"productId": "p1", ' });
     expect(malformed.status).toBe(400);
     expect(malformed.json()).toMatchObject({ error: 'bad_request' });
+    const oversized = await send(`${cluster.url(via)}/orders`, { method: 'POST', body: { productId: 'p1', quantity: 1, padding: 'x'.repeat(200_000) } });
+    expect({ status: oversized.status, body: oversized.json() }).toEqual({ status: 413, body: expect.objectContaining({ error: 'payload_too_large' }) });
 
     const after = await getJson<NodeStatus>(`${cluster.url(leaderId)}/cluster/status`);
     // Nothing was proposed (the log grows only with a new term's no-op, which a stable leader does not add).
