@@ -73,7 +73,7 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     expect(all.filter((s) => s.isLeader)).toHaveLength(1);
     for (const s of all) {
       expect(Object.keys(s).sort()).toEqual(
-        ['commitIndex', 'isLeader', 'lastApplied', 'lastLogIndex', 'leaderId', 'leaderUrl', 'memberId', 'members', 'role', 'snapshotIndex', 'term'].sort(),
+        ['commitIndex', 'isLeader', 'lastApplied', 'lastLogIndex', 'leaderId', 'leaderUrl', 'memberId', 'members', 'role', 'snapshotIndex', 'stateDigest', 'term'].sort(),
       );
       expect(s.members.map((m) => m.id).sort()).toEqual(['node1', 'node2', 'node3']);
       for (const m of s.members) {

@@ -90,7 +90,7 @@ describe('RaftClusterModule: one node with durable storage', () => {
       .setLogger(logger)
       .compile();
     const app = moduleRef.createNestApplication({ logger });
-    await expect(app.init()).rejects.toThrow(/no state machine\. Provide one under the RAFT_STATE_MACHINE token/);
+    await expect(app.init()).rejects.toThrow(/no state machine\. Import CqrsModule.forRoot\(\).*or provide one under the RAFT_STATE_MACHINE token/);
     await app.close().catch(() => undefined);
   });
 

@@ -23,7 +23,7 @@ export class ClusterExceptionFilter implements ExceptionFilter {
     if (exception instanceof RelayedAnswer) return relayAnswer(host.switchToHttp().getResponse<ServerResponse>(), exception);
     const e = toClusterHttpError(exception, (id) => this.cluster.memberUrl(id));
     if (e.status >= 500 && e.code === 'internal_error') {
-      this.logger.error(`[${this.cluster.memberId}] cluster endpoint failed: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
+      this.logger.error(`[${this.cluster.memberId}] request failed with an unexpected error: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
     }
     const adapter = this.adapterHost.httpAdapter;
     const res = host.switchToHttp().getResponse<unknown>();
