@@ -105,3 +105,9 @@ export { LeaderOnlyInterceptor, RelayedAnswer } from './cqrs/leader-only.interce
 export { ClusterErrorFilter } from './cqrs/cluster-error.filter';
 export { RequestContextMiddleware, currentRequestContext } from './cqrs/request-context';
 export type { StateDigestStatus } from './raft-cluster.service';
+export { RaftGroupHost, RAFT_GROUP_HOST_OPTIONS, DEFAULT_MAX_RAFT_GROUPS } from './groups/raft-group-host';
+export type { RaftGroupHostOptions, RaftGroupSpec } from './groups/raft-group-host';
+export { RaftGroup, GroupPeerDirectory } from './groups/raft-group';
+export type { RaftGroupStatus, RaftGroupMemberStatus, RaftGroupMemberChange, RaftGroupEnv } from './groups/raft-group';
+export { createGroupPeerDispatcher, groupPeerUrl, groupSecret, isRaftGroupName, RAFT_GROUP_NAME_PATTERN, RAFT_GROUP_PEER_PREFIX } from './groups/group-peer';
+export type { GroupPeerDispatcherOptions } from './groups/group-peer';

@@ -1,5 +1,5 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
-import { APP_FILTER, APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { ClusterErrorFilter } from './cqrs/cluster-error.filter';
 import { LeaderOnlyInterceptor } from './cqrs/leader-only.interceptor';
 import { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
@@ -48,10 +48,10 @@ import { RaftHealthIndicator } from './raft-health.indicator';
     RaftHealthIndicator,
     ClusterExceptionFilter,
     RaftCqrsBridge,
-    { provide: APP_INTERCEPTOR, useClass: LeaderOnlyInterceptor },
+    LeaderOnlyInterceptor,
     { provide: APP_FILTER, useClass: ClusterErrorFilter },
   ],
-  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS, RaftCqrsBridge],
+  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS, RaftCqrsBridge, LeaderOnlyInterceptor],
 })
 export class RaftClusterModule extends RaftClusterConfigurableModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -1,4 +1,5 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import { LeaderOnlyInterceptor } from './leader-only.interceptor';
 
 /** Metadata key of a replicated command's stable name. */
 export const REPLICATED_COMMAND = 'raft-cqrs:replicated-command';
@@ -78,8 +79,9 @@ export function LeaderOnly(options: LeaderOnlyOptions = {}): MethodDecorator & C
   if (options.mode !== undefined && !['forward', 'redirect', 'reject'].includes(options.mode)) {
     throw new TypeError(`@LeaderOnly: mode must be 'forward', 'redirect' or 'reject', got ${JSON.stringify(options.mode)}`);
   }
-  // Without a mode the module option leaderOnlyMode decides (default 'forward').
-  return SetMetadata(LEADER_ONLY, { mode: options.mode });
+  // Without a mode the module option leaderOnlyMode decides (default 'forward'). The interceptor is bound
+  // to the marked routes only: an app-wide one would cost every request of the app its Nest interceptor chain.
+  return applyDecorators(SetMetadata(LEADER_ONLY, { mode: options.mode }), UseInterceptors(LeaderOnlyInterceptor));
 }
 
 /**

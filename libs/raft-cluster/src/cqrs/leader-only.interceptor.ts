@@ -7,6 +7,7 @@ import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
 import { ClusterHttpError, noLeaderError } from '../raft-cluster.errors';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 import { RaftClusterService } from '../raft-cluster.service';
+// A cycle (decorators.ts binds this interceptor): LEADER_ONLY is only read when a request is served.
 import { LEADER_ONLY, LeaderOnlyMode } from './decorators';
 
 /** The leader's answer to a forwarded request, to be sent to the client as it is (see `ClusterErrorFilter`). */
