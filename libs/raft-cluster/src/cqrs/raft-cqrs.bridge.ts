@@ -93,6 +93,11 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   /** Commands of this node waiting for an outcome (proposed here or forwarded). */
   private pending = 0;
   private seedCounter = 0;
+  /** Abandon functions of the commands waiting for their entry's apply on this node as leader. */
+  private readonly waitingHere = new Set<(err: Error) => void>();
+  private roleSubscription: { unsubscribe(): void } | null = null;
+  /** Commands forwarded to a leader and not answered yet. */
+  private readonly forwardsInFlight = new Set<{ leaderId: string; abandon: () => void }>();
 
   constructor(
     @Inject(RAFT_CLUSTER_OPTIONS) private readonly options: ResolvedRaftClusterOptions,
@@ -138,9 +143,14 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     this.patchCommandBus(commandBus);
     this.patchQueryBus(queryBus);
     this.patchEventBus(eventBus);
+    this.roleSubscription = this.cluster.events$.subscribe((e) => {
+      if (e.type === 'role-changed' && e.previousRole === 'leader' && e.role !== 'leader') this.onLeadershipLost();
+      if (e.type === 'leader-changed') this.onLeaderChanged(e.leaderId);
+    });
   }
 
   onApplicationShutdown(): void {
+    this.roleSubscription?.unsubscribe();
     this.agent.destroy();
   }
 
@@ -211,7 +221,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
       try {
         if (this.cluster.isLeader) return await this.proposeHere(u, deadline);
         const url = this.cluster.leaderPeerUrl();
-        if (url !== null) return await this.forward(url, u, deadline);
+        if (url !== null) return await this.forward(url, this.cluster.leaderId!, u, deadline);
         last = noLeaderError();
       } catch (err) {
         if (!isRetryable(err)) throw err;
@@ -245,18 +255,33 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     const bytes = encodeEnvelope(env);
     const remaining = Math.max(1, deadline - Date.now());
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+    let abandon: ((err: Error) => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RetryableForwardError(`not committed within ${remaining} ms`)), remaining);
+      abandon = reject;
     });
+    this.waitingHere.add(abandon!);
     try {
-      const { result } = await Promise.race([this.cluster.propose(bytes), timeout]);
+      const { result } = await Promise.race([this.cluster.propose(bytes), stop]);
       return result;
     } finally {
       clearTimeout(timer);
+      this.waitingHere.delete(abandon!);
     }
   }
 
-  private forward(peerUrl: string, u: Unstamped, deadline: number): Promise<unknown> {
+  /**
+   * A leader that steps down may never learn the fate of its pending entries (a deposed leader on the
+   * minority side hears nothing). Its waiting commands retry at once with the same request id at the new
+   * leader, which answers from the session table if the entry did commit.
+   */
+  private onLeadershipLost(): void {
+    const err = new RetryableForwardError('this node stopped leading before the outcome was known');
+    for (const abandon of this.waitingHere) abandon(err);
+    this.waitingHere.clear();
+  }
+
+  private forward(peerUrl: string, leaderId: string, u: Unstamped, deadline: number): Promise<unknown> {
     const remaining = Math.max(1, deadline - Date.now());
     const body = Buffer.from(JSON.stringify(u));
     const url = new URL(PEER_COMMAND_PATH, peerUrl);
@@ -289,10 +314,19 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
           }
         });
       });
+      // A new leader means this one may never answer (it is deposed, maybe partitioned away): ask the new one.
+      const inFlight = { leaderId, abandon: (): void => void req.destroy(new Error(`leadership moved away from ${leaderId}`)) };
+      this.forwardsInFlight.add(inFlight);
+      req.on('close', () => this.forwardsInFlight.delete(inFlight));
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', (e: NodeJS.ErrnoException) => reject(new RetryableForwardError(`forwarding to the leader failed: ${e.code ?? e.message}`)));
       req.end(body);
     });
+  }
+
+  private onLeaderChanged(leaderId: string | null): void {
+    if (leaderId === null) return;
+    for (const f of this.forwardsInFlight) if (f.leaderId !== leaderId) f.abandon();
   }
 
   /** `POST /raft/command` on this node: a follower forwarding a client's command (already authenticated). */
