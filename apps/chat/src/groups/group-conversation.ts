@@ -83,7 +83,17 @@ export class GroupConversation {
         }
       }
       if (forwarded) throw this.raft.translate(new NotLeaderError(leader));
-      const answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'x-request-id': r } : {}));
+      let answer: Awaited<ReturnType<RaftGroup['forwardToLeader']>>;
+      try {
+        answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'x-request-id': r } : {}));
+      } catch (err) {
+        // The leader we know of is gone (killed, partitioned): wait for the group to elect another.
+        if (r !== null && isRetryable(err) && Date.now() < deadline) {
+          await sleep(50);
+          continue;
+        }
+        throw err;
+      }
       if (answer.status === 503 && Date.now() < deadline) {
         // The leader moved on between our look and its answer: look again (the request id makes it safe).
         await sleep(50);
@@ -151,5 +161,5 @@ export class GroupConversation {
 
 function isRetryable(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return code === 'not_leader' || code === 'proposal_lost' || code === 'no_leader' || code === 'transfer_in_progress';
+  return code === 'not_leader' || code === 'proposal_lost' || code === 'no_leader' || code === 'transfer_in_progress' || code === 'leader_unreachable';
 }

@@ -175,7 +175,7 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
 
   private create(name: string, spec: RaftGroupSpec): RaftGroup {
     const o = this.options;
-    const logger = this.logger.child(name);
+    const logger = new RaftClusterLogger(o.memberId, o.secret).child(`group ${name}`);
     const key = groupSecret(o.secret, name);
     const transport = new HttpTransport({ selfId: o.memberId, secret: key, requestTimeoutMs: o.requestTimeoutMs, logger: logger.child('transport'), mode: 'stream' });
     const directory = new GroupPeerDirectory(transport, name, o.memberId, () => this.hints());
@@ -191,6 +191,15 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
       stateMachine: spec.stateMachine,
       logger,
     });
+    // The prefix shows this group's term and role, not the main group's.
+    logger.bindState(() => {
+      try {
+        const st = node.status();
+        return { term: st.term, role: st.role };
+      } catch {
+        return null; // not started yet
+      }
+    });
     let group: RaftGroup | null = null;
     const handler = createPeerRequestHandler({
       secret: key,
@@ -201,7 +210,7 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
         if (group?.isStarted) node.receive(msgs);
       },
     });
-    node.on('fatal', (err) => logger.error(`group ${name} stopped after a fatal error: ${err.message}`));
+    node.on('fatal', (err) => logger.error(`stopped after a fatal error: ${err.message}`));
     group = new RaftGroup(name, node, storage, directory, handler, {
       memberId: o.memberId,
       advertiseUrl: o.advertiseUrl,
