@@ -4,6 +4,7 @@
  * it creates is removed at the end, on failure, and on SIGINT / SIGTERM (see `installSignalCleanup`).
  */
 import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../../libs/raft/src/testing/rng';
 import { checkChat, checkDigests, checkLinearizable, checkNoCrash, checkOrders, checkStreams, status, Verdict, waitConverged } from './checks';
@@ -75,7 +76,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     'Membership changes (remove, wipe, re-add with JOIN) are done on the order cluster only.',
   ];
   const hosts = Hosts.create(n, opts.seed, quiet);
-  const nodes = new Nodes(hosts, dir, `chaos-secret-${opts.seed}-${process.pid}`, { electionTimeoutMs: `${ELECTION.min}-${ELECTION.max}`, heartbeatMs: 60, compactionThreshold: 300 }, ['order', 'chat']);
+  const nodes = new Nodes(hosts, dir, `chaos-secret-${opts.seed}-${process.pid}`, { electionTimeoutMs: `${ELECTION.min}-${ELECTION.max}`, heartbeatMs: 60, compactionThreshold: 300 }, ['order', 'chat'], path.join(tmpdir(), `rcq-chaos-data-${hosts.plan.tag}-${Date.now()}`));
   const nemesis = new Nemesis(hosts, nodes, clock, log);
   const proxyRng = new Rng(opts.seed ^ 0xabcdef);
   const proxies: FaultProxy[] = [];
@@ -251,12 +252,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       notes: [...notes, `proxies: ${proxies.reduce((a, p) => a + p.connections, 0)} peer connections, ${proxies.reduce((a, p) => a + p.resets, 0)} reset by the nemesis`],
       ok: verdicts.every((v) => v.ok),
     };
-    writeReport(dir, summary, ops, nemesis.faults);
     // The nodes' data folders are kept only when something failed (to look at); logs always.
-    if (summary.ok) {
-      await nodes.stopAll().catch(() => undefined);
-      rmSync(path.join(dir, 'data'), { recursive: true, force: true });
-    }
+    await nodes.stopAll().catch(() => undefined);
+    if (summary.ok) rmSync(nodes.dataRoot, { recursive: true, force: true });
+    else summary.notes.push(`the nodes' data folders are kept in ${nodes.dataRoot}`);
+    writeReport(dir, summary, ops, nemesis.faults);
     const text = summaryText(summary);
     return { ok: summary.ok, dir, summary, text };
   } finally {

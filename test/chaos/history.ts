@@ -60,6 +60,8 @@ export interface Fault {
   kind: FaultKind;
   /** ms since the run's start. */
   start: number;
+  /** When every part of it was in place (iptables rules installed, processes killed, ...). */
+  applied: number;
   /** When the fault was healed (ms since the run's start). */
   end: number;
   /** Hosts it targeted, and what was done, for the record. */

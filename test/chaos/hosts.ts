@@ -18,7 +18,7 @@
  * pid of the run that made it; a later run removes whatever a dead run left behind (including any
  * namespace named rcq-* that no live run claims).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -229,36 +229,64 @@ export class Hosts {
     }
   }
 
-  /** Runs iptables inside host i's namespace. */
-  iptables(i: number, args: string[]): void {
-    sh('ip', ['netns', 'exec', this.ns(i), 'iptables', '-w', '5', ...args], this.log);
+  /** Rules waiting for `commit()`, per host. */
+  private pending = new Map<number, string[]>();
+
+  private rule(i: number, r: string): void {
+    const list = this.pending.get(i) ?? [];
+    list.push(r);
+    this.pending.set(i, list);
   }
 
-  /** Removes every rule we added in host i (we only use the filter table's INPUT and OUTPUT chains). */
-  flush(i: number): void {
-    this.iptables(i, ['-F', 'INPUT']);
-    this.iptables(i, ['-F', 'OUTPUT']);
+  /**
+   * Installs the pending rules, one `iptables-restore --noflush` per host, in parallel and without
+   * blocking the event loop (the proxies and clients run in this process: a synchronous spawn would
+   * freeze them and show up as unavailability of the product).
+   */
+  async commit(): Promise<void> {
+    const work = [...this.pending.entries()].map(([i, rules]) => this.restore(i, `*filter\n${rules.join('\n')}\nCOMMIT\n`, true));
+    this.pending = new Map();
+    await Promise.all(work);
+  }
+
+  /** Removes every rule in every host (we only add to the filter table's INPUT and OUTPUT chains). */
+  async flushAll(): Promise<void> {
+    this.pending = new Map();
+    await Promise.all(Array.from({ length: this.size }, (_, k) => this.restore(k + 1, '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n', false)));
+  }
+
+  private restore(i: number, input: string, noflush: boolean): Promise<void> {
+    this.log(`$ ip netns exec ${this.ns(i)} iptables-restore${noflush ? ' --noflush' : ''} <<< ${JSON.stringify(input)}`);
+    return new Promise((resolve, reject) => {
+      const child = execFile('ip', ['netns', 'exec', this.ns(i), 'iptables-restore', '-w', '5', ...(noflush ? ['--noflush'] : [])], { timeout: 15_000 }, (err, _out, stderr) => {
+        if (err) reject(new Error(`iptables-restore in ${this.ns(i)}: ${err.message} ${stderr}`));
+        else resolve();
+      });
+      child.stdin?.end(input);
+    });
   }
 
   /** The rules currently in host i, for the record. */
   rules(i: number): string {
-    return execFileSync('ip', ['netns', 'exec', this.ns(i), 'iptables', '-w', '5', '-S'], { encoding: 'utf8', timeout: 15_000 });
+    return execFileSync('ip', ['netns', 'exec', this.ns(i), 'iptables', '-S'], { encoding: 'utf8', timeout: 15_000 });
   }
 
-  /** Host `to` stops hearing host `from` (packets from `from` are dropped on the way in and out). */
+  /**
+   * Host `to` stops hearing host `from` (packets from `from` are dropped on the way in and out), or
+   * loses a share `probability` of them. Takes effect at `commit()`.
+   */
   dropFrom(to: number, from: number, probability?: number): void {
     if (probability !== undefined) {
       // Random loss: one rule only (two would compound), on the receiving side.
-      this.iptables(to, ['-A', 'INPUT', '-s', this.peerAddr(from), '-m', 'statistic', '--mode', 'random', '--probability', String(probability), '-j', 'DROP']);
+      this.rule(to, `-A INPUT -s ${this.peerAddr(from)} -m statistic --mode random --probability ${probability} -j DROP`);
       return;
     }
-    const stat: string[] = [];
     // `from`'s peer traffic arrives through the proxy with `from`'s identity; drop any direct packet too.
-    this.iptables(to, ['-A', 'INPUT', '-s', this.peerAddr(from), ...stat, '-j', 'DROP']);
-    this.iptables(to, ['-A', 'INPUT', '-s', this.addr(from), ...stat, '-j', 'DROP']);
+    this.rule(to, `-A INPUT -s ${this.peerAddr(from)} -j DROP`);
+    this.rule(to, `-A INPUT -s ${this.addr(from)} -j DROP`);
     // And `from` cannot send to `to`'s identity (its proxy) either.
-    this.iptables(from, ['-A', 'OUTPUT', '-d', this.peerAddr(to), ...stat, '-j', 'DROP']);
-    this.iptables(from, ['-A', 'OUTPUT', '-d', this.addr(to), ...stat, '-j', 'DROP']);
+    this.rule(from, `-A OUTPUT -d ${this.peerAddr(to)} -j DROP`);
+    this.rule(from, `-A OUTPUT -d ${this.addr(to)} -j DROP`);
   }
 
   teardown(): void {

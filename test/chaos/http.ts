@@ -31,7 +31,8 @@ export const defaultAgent = new http.Agent({ keepAlive: true, maxSockets: 256, k
 export function call(url: string, init: CallInit = {}): Promise<Answer> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const payload = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
+    const payload =
+      init.body === undefined ? undefined : Buffer.isBuffer(init.body) ? init.body : Buffer.from(typeof init.body === 'string' ? init.body : JSON.stringify(init.body), 'utf8');
     let done = false;
     let connected = false;
     const finish = (a: Omit<Answer, 'ms'>): void => {
@@ -45,7 +46,7 @@ export function call(url: string, init: CallInit = {}): Promise<Answer> {
         method: init.method ?? 'GET',
         agent: init.agent ?? defaultAgent,
         headers: {
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
           ...(init.headers ?? {}),
         },
       },

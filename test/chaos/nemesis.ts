@@ -117,7 +117,7 @@ export class Nemesis {
   }
 
   private async one(p: PlannedFault): Promise<void> {
-    const fault: Fault = { kind: p.kind, start: this.clock.now(), end: 0, targets: [], detail: '', problems: [] };
+    const fault: Fault = { kind: p.kind, start: this.clock.now(), applied: 0, end: 0, targets: [], detail: '', problems: [] };
     this.faults.push(fault);
     const minority = Math.floor((this.hosts.size - 1) / 2);
     const d = p.draws;
@@ -223,14 +223,35 @@ export class Nemesis {
         default:
           fault.problems.push(`unknown fault kind ${String(p.kind)}`);
       }
+      await this.hosts.commit();
     } catch (err) {
       fault.problems.push(`applying: ${(err as Error).message}`);
     }
+    fault.applied = this.clock.now();
     this.log(`nemesis: ${p.kind} ${fault.detail}`);
     await sleep(p.durationMs);
     await during;
+    const restarted = this.nodes.all.filter((n) => n.proc === null).length;
     await this.heal();
     fault.end = this.clock.now();
+    if (restarted > 0) {
+      // The next fault waits for the restarted processes to answer (bounded): a fault on a booting
+      // cluster would be charged to the wrong kind in the availability figures.
+      const ms = await this.waitLive(30_000);
+      fault.detail += ms === null ? '; restarted processes not answering after 30 s' : `; restarted processes answering ${ms} ms after the heal`;
+      if (ms === null) fault.problems.push('restarted processes did not answer /health/live within 30 s');
+    }
+  }
+
+  /** Waits until every node process answers /health/live; ms it took, or null after `timeoutMs`. */
+  async waitLive(timeoutMs: number): Promise<number | null> {
+    const started = this.clock.now();
+    while (this.clock.now() - started < timeoutMs && !this.aborted) {
+      const answers = await Promise.all(this.nodes.all.map((n) => call(`${this.nodes.clientUrl(n.app, n.host)}/health/live`, { timeoutMs: 1000 })));
+      if (answers.every((a) => a.status === 200)) return Math.round(this.clock.now() - started);
+      await sleep(100);
+    }
+    return null;
   }
 
   /** Cuts `group` off from every other host, both ways. */
@@ -289,12 +310,11 @@ export class Nemesis {
   /** Removes every fault: iptables rules, proxy faults, pauses; restarts every dead process. */
   async heal(): Promise<void> {
     this.links = new Map();
-    for (const h of this.hostsList()) {
-      try {
-        this.hosts.flush(h);
-      } catch (err) {
-        this.log(`nemesis: flushing host ${h}: ${(err as Error).message}`);
-      }
+    try {
+      await this.hosts.flushAll();
+    } catch (err) {
+      this.log(`nemesis: flushing iptables: ${(err as Error).message}`);
+      await this.hosts.flushAll();
     }
     for (const n of this.nodes.all) {
       if (n.paused) this.nodes.resume(n);

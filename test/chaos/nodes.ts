@@ -43,6 +43,8 @@ export class Nodes {
     private readonly secret: string,
     private readonly timing: NodeTiming,
     private readonly apps: AppKind[],
+    /** Node data folders (outside the repository: Jest would take the snapshot files for its own). */
+    readonly dataRoot: string,
   ) {
     for (const app of apps) {
       for (let i = 1; i <= hosts.size; i++) {
@@ -54,7 +56,7 @@ export class Nodes {
           id,
           proc: null,
           paused: false,
-          dataDir: path.join(dir, 'data', id),
+          dataDir: path.join(dataRoot, id),
           join: null,
           log: createWriteStream(path.join(dir, 'logs', `${id}.log`), { flags: 'a' }),
           starts: 0,

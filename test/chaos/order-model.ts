@@ -131,6 +131,8 @@ export function toCheckerHistory(ops: readonly Op[]): ProductOperation[] {
     } else if (op.outcome === 'fail') {
       // A fail with an HTTP status is the system's answer; without one nothing was sent.
       if (op.lastStatus < 400 || op.lastStatus >= 500) continue;
+      // A read refused for another reason than "no such product" (e.g. 409 not_leader) says nothing.
+      if (op.kind === 'read' && op.error !== 'not_found') continue;
       output = { ok: false, error: op.error ?? String(op.lastStatus), available: op.observed };
     } else {
       if (op.kind === 'read') continue;

@@ -163,7 +163,9 @@ export class Workload {
         op.complete = this.clock.now();
         return json(a);
       }
-      if (a.status >= 400 && a.status < 500) {
+      // 409 not_leader is "ask again elsewhere", not an answer about the command.
+      const notLeader = a.status === 409 && json(a)?.error === 'not_leader';
+      if (a.status >= 400 && a.status < 500 && !notLeader) {
         op.outcome = 'fail';
         op.complete = this.clock.now();
         op.error = String(json(a)?.error ?? a.status);
