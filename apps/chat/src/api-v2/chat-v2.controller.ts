@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { currentRequestContext } from '@raft-cqrs/raft-cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChatMessage } from '../domain/chat-message';
@@ -92,6 +92,7 @@ export class ChatV2Controller {
 
   /** `{ to? }`: moves this group's leadership to `to` (or the most caught-up voter); 200 once another node leads. */
   @Post('leadership-transfer')
+  @HttpCode(200)
   async transfer(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const to = (body as { to?: unknown } | null | undefined)?.to;
