@@ -7,6 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Rng } from '../../libs/raft/src/testing/rng';
+import { buildApps } from './build';
 import { checkChat, checkDigests, checkLinearizable, checkNoCrash, checkOrders, checkStreams, status, Verdict, waitConverged } from './checks';
 import { call, defaultAgent, json, sleep } from './http';
 import { Clock, Op } from './history';
@@ -75,8 +76,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     'Clients connect to the nodes directly from the root namespace and are never partitioned; a host fault (kill, pause) hits both its order node and its chat node; "leader" targets are the order cluster\'s leader.',
     'Membership changes (remove, wipe, re-add with JOIN) are done on the order cluster only.',
   ];
+  const build = buildApps(path.join(tmpdir(), `rcq-chaos-build-${process.pid}`));
+  log(`chaos: apps compiled in ${build.ms} ms to ${build.dir}`);
   const hosts = Hosts.create(n, opts.seed, quiet);
-  const nodes = new Nodes(hosts, dir, `chaos-secret-${opts.seed}-${process.pid}`, { electionTimeoutMs: `${ELECTION.min}-${ELECTION.max}`, heartbeatMs: 60, compactionThreshold: 300 }, ['order', 'chat'], path.join(tmpdir(), `rcq-chaos-data-${hosts.plan.tag}-${Date.now()}`));
+  const nodes = new Nodes(hosts, dir, `chaos-secret-${opts.seed}-${process.pid}`, { electionTimeoutMs: `${ELECTION.min}-${ELECTION.max}`, heartbeatMs: 60, compactionThreshold: 300 }, ['order', 'chat'], path.join(tmpdir(), `rcq-chaos-data-${hosts.plan.tag}-${Date.now()}`), build);
   const nemesis = new Nemesis(hosts, nodes, clock, log);
   const proxyRng = new Rng(opts.seed ^ 0xabcdef);
   const proxies: FaultProxy[] = [];
@@ -92,6 +95,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await Promise.all(proxies.map((p) => p.stop().catch(() => undefined)));
     defaultAgent.destroy();
     hosts.teardown();
+    rmSync(build.dir, { recursive: true, force: true });
   };
   cleanups.add(cleanup);
 

@@ -53,8 +53,9 @@ export function planSchedule(seed: number, opts: NemesisOptions): PlannedFault[]
   for (let round = 0; t < opts.totalMs && round < 10_000; round++) {
     for (const kind of rng.shuffle([...ALL_FAULTS])) {
       const pause = kind.startsWith('pause');
-      const durationMs = pause ? rng.int(Math.max(2 * opts.electionTimeoutMaxMs, 1500), Math.max(3 * opts.electionTimeoutMaxMs, 3500)) : rng.int(3000, 6000);
-      const quietMs = rng.int(2500, 4000);
+      // Pauses: 2-4 election timeouts. Others: long enough for elections, retries and timeouts to play out.
+      const durationMs = pause ? rng.int(Math.max(2 * opts.electionTimeoutMaxMs, 1200), Math.max(4 * opts.electionTimeoutMaxMs, 2400)) : rng.int(2500, 4500);
+      const quietMs = rng.int(2000, 3000);
       if (t + durationMs > opts.totalMs) return plan;
       plan.push({ kind, durationMs, quietMs, draws: Array.from({ length: 6 }, () => rng.next()) });
       t += durationMs + quietMs;

@@ -1,18 +1,17 @@
 /**
  * The node processes of a chaos run: on each host (network namespace) one order-app node and one
- * chat-app node, started with `ip netns exec <ns> node -r @swc-node/register apps/<app>/src/main.ts`
- * and configured by the SPEC's environment variables. A host crash kills both; a pause stops both.
+ * chat-app node, started with `ip netns exec <ns> node <build>/apps/<app>/src/main.js` (the sources
+ * compiled once per run by build.ts) and configured by the SPEC's environment variables. A host crash kills both; a pause stops both.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, WriteStream } from 'node:fs';
 import * as path from 'node:path';
+import type { Build } from './build';
 import type { Hosts } from './hosts';
 
 export type AppKind = 'order' | 'chat';
 
 export const APP_PORT: Record<AppKind, number> = { order: 7001, chat: 7101 };
-const ENTRY: Record<AppKind, string> = { order: 'apps/order/src/main.ts', chat: 'apps/chat/src/main.ts' };
-const ROOT = path.resolve(__dirname, '../..');
 
 export interface NodeTiming {
   electionTimeoutMs: string;
@@ -45,6 +44,8 @@ export class Nodes {
     private readonly apps: AppKind[],
     /** Node data folders (outside the repository: Jest would take the snapshot files for its own). */
     readonly dataRoot: string,
+    /** The apps compiled once (build.ts), so restarts boot fast. */
+    private readonly build: Build,
   ) {
     for (const app of apps) {
       for (let i = 1; i <= hosts.size; i++) {
@@ -95,6 +96,7 @@ export class Nodes {
     mkdirSync(n.dataDir, { recursive: true });
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
+      NODE_PATH: this.build.nodePath,
       HOME: process.env.HOME ?? '/root',
       NODE_ID: n.id,
       PORT: String(APP_PORT[n.app]),
@@ -108,8 +110,8 @@ export class Nodes {
       ...(n.join !== null ? { JOIN: n.join } : { MEMBERS: this.membersEnv(n.app) }),
       ...(n.app === 'chat' ? { CHAT_PUBLIC_DIR: '' } : {}),
     };
-    const proc = spawn('ip', ['netns', 'exec', this.hosts.ns(n.host), process.execPath, '-r', '@swc-node/register', ENTRY[n.app]], {
-      cwd: ROOT,
+    const proc = spawn('ip', ['netns', 'exec', this.hosts.ns(n.host), process.execPath, this.build.entry(n.app)], {
+      cwd: this.build.dir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
