@@ -14,12 +14,14 @@ import { cpuSeconds, EtcdSystem, ETCD_PATHS, OURS_PATHS, OursSystem, RAW_PATHS, 
  *     [--paths ours-leader,ours-follower,etcd-gateway,etcd-gateway-follower,etcd-grpc]
  *     (diagnostic extra paths: ours-raw-leader,ours-raw-follower = test/fixtures/kv-node, no CQRS bus)
  *     [--kills 10] [--attempt-interval 20] [--attempt-timeout 2000] [--etcd-tuned 50/300] [--no-failover] [--no-load]
- *     [--no-chart] [--dev] [--out bench/results]
+ *     [--no-chart] [--dev] [--out bench/results] [--cpu-prof DIR]
  *
  * One system at a time (each round starts a fresh cluster of each, in temp folders, and stops it
  * before the other starts); the order alternates per round (A B, B A, ...) so drift cancels. Figures
  * are the median over rounds; ratios ours/etcd are taken within each round, then the median.
  * `--dev` names the results dev-<date>.* (short runs on a busy machine are not results).
+ * `--cpu-prof DIR` runs our nodes with node --cpu-prof (one .cpuprofile per node and run, written at
+ * SIGTERM) to find hot spots; profiling slows them, so figures of such a run are not results.
  */
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -118,6 +120,8 @@ async function main(): Promise<void> {
   const attemptInterval = Number(arg('attempt-interval', '20'));
   const [tunedHb, tunedEt] = arg('etcd-tuned', '50/300').split('/').map(Number);
   const dev = flag('dev');
+  const cpuProfArg = arg('cpu-prof', '');
+  const cpuProf = cpuProfArg !== '' ? path.resolve(cpuProfArg) : undefined;
   const outDir = path.resolve(arg('out', path.join(__dirname, 'results')));
   for (const [n, v] of Object.entries({ seconds, warmup, rounds, kills, attemptTimeout, attemptInterval, tunedHb, tunedEt })) {
     if (!Number.isFinite(v) || v < 0) throw new Error(`bad --${n}: ${v}`);
@@ -148,9 +152,9 @@ async function main(): Promise<void> {
   if (!flag('no-load') && rounds > 0) {
     for (let r = 0; r < rounds; r++) {
       const order: (() => System)[] = [];
-      if (paths.some((p) => OURS_PATHS.includes(p))) order.push(() => new OursSystem());
+      if (paths.some((p) => OURS_PATHS.includes(p))) order.push(() => new OursSystem(false, cpuProf));
       if (paths.some((p) => ETCD_PATHS.includes(p))) order.push(() => new EtcdSystem());
-      if (paths.some((p) => RAW_PATHS.includes(p))) order.push(() => new OursSystem(true));
+      if (paths.some((p) => RAW_PATHS.includes(p))) order.push(() => new OursSystem(true, cpuProf));
       if (r % 2 === 1) order.reverse();
       for (const make of order) {
         if (stopping) return;

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { ProcessCluster, waitFor } from '../../test/support/process-cluster';
 import { EtcdCluster, EtcdGrpcDriver, EtcdTimeouts } from './etcd';
 import { Driver, EtcdGatewayDriver, OursDriver } from './load';
@@ -46,16 +47,28 @@ export class OursSystem implements System {
   private cluster: ProcessCluster | null = null;
   private readonly failoverDrivers = new Map<string, OursDriver>();
 
-  constructor(raw = false) {
+  /** `cpuProfDir`: run every node with --cpu-prof into that folder; stop() then ends them with SIGTERM so the profiles are written. */
+  constructor(
+    raw = false,
+    private readonly cpuProfDir?: string,
+  ) {
     this.entry = raw ? RAW_FIXTURE : FIXTURE;
     this.ownPaths = raw ? RAW_PATHS : OURS_PATHS;
     this.label = `ours (raft-cqrs${raw ? ' raw StateMachine, no CQRS' : ' CQRS'}, 3 nodes, default timeouts 150-300/50 ms, durable storage)`;
   }
 
   async start(): Promise<void> {
-    this.cluster = await ProcessCluster.create({ size: 3, entry: this.entry, secret: 'bench-compare-secret-0123456789' });
+    const env =
+      this.cpuProfDir !== undefined
+        ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, 'cpu-prof.cjs')}`.trim(), BENCH_CPU_PROF_DIR: this.cpuProfDir }
+        : undefined;
+    this.cluster = await ProcessCluster.create({ size: 3, entry: this.entry, secret: 'bench-compare-secret-0123456789', env });
     this.cluster.startAll();
-    await this.cluster.waitForLeader(60_000);
+    try {
+      await this.cluster.waitForLeader(60_000);
+    } catch (err) {
+      throw new Error(`${String(err)}\nnode1 said:\n${this.cluster.output('node1').slice(-1500)}`);
+    }
   }
 
   private c(): ProcessCluster {
@@ -134,7 +147,9 @@ export class OursSystem implements System {
     this.failoverDrivers.clear();
     const c = this.cluster;
     this.cluster = null;
-    if (c !== null) await c.stopAll();
+    if (c === null) return;
+    if (this.cpuProfDir !== undefined) await dumpProfiles(this.cpuProfDir, [...c.members.values()].map((m) => ({ id: m.id, pid: m.proc?.pid })));
+    await c.stopAll();
   }
 
   output(id: string): string {
@@ -249,4 +264,20 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Asks each profiled node (see cpu-prof.cjs) to write its profile, and waits for the files (10 s at most). */
+async function dumpProfiles(dir: string, nodes: { id: string; pid: number | undefined }[]): Promise<void> {
+  const files: string[] = [];
+  for (const n of nodes) {
+    if (n.pid === undefined) continue;
+    try {
+      process.kill(n.pid, 'SIGUSR2');
+      files.push(path.join(dir, `${n.id}-${n.pid}.cpuprofile`));
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && !files.every((f) => existsSync(f))) await new Promise((r) => setTimeout(r, 100));
 }
