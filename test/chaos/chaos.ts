@@ -235,6 +235,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await workload.closeStreams();
     verdicts.push(checkStreams(workload.streams, chat.log));
     verdicts.push(checkNoCrash(nodes.all));
+    const actionProblems = nemesis.faults.filter((f) => f.kind === 'membership-under-loss' || f.kind === 'transfer-under-latency').flatMap((f) => f.problems.map((p) => `${f.kind} at ${(f.start / 1000).toFixed(1)} s: ${p}`));
+    const actions = nemesis.faults.filter((f) => f.kind === 'membership-under-loss' || f.kind === 'transfer-under-latency').length;
+    verdicts.push({ name: 'membership changes and leadership transfers complete during faults', ok: actionProblems.length === 0, summary: `${actions} faults with administrative actions`, problems: actionProblems });
     const answerMismatch = ops.filter((o) => o.error?.startsWith('answer'));
     verdicts.push({ name: 'answers match requests', ok: answerMismatch.length === 0, summary: `${answerMismatch.length} answers for another request`, problems: answerMismatch.slice(0, 10).map((o) => `op #${o.id}: ${o.error}`) });
 

@@ -87,3 +87,10 @@ export function json<T = Record<string, unknown>>(a: Answer): T | null {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Waits for `p`, but at most `ms` (the timer is cleared either way, so nothing is left pending). */
+export async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}

@@ -265,14 +265,23 @@ export class Nemesis {
     }
   }
 
+  /** A leadership transfer of each cluster, asked of a follower or the leader; up to 3 tries, as an operator would. */
   private async transfers(fault: Fault): Promise<void> {
     for (const app of ['order', 'chat'] as const) {
-      const started = this.clock.now();
-      const a = await call(`${this.nodes.clientUrl(app, 1)}/cluster/leadership-transfer`, { method: 'POST', body: {}, timeoutMs: 5000 });
-      const took = Math.round(this.clock.now() - started);
-      const body = json(a);
-      if (a.status === 200) fault.detail += `; ${app}: ${String(body?.previousLeaderId)} -> ${String(body?.leaderId)} in ${took} ms`;
-      else fault.problems.push(`${app} leadership transfer answered ${a.status || a.error} ${a.body.slice(0, 200)}`);
+      const refusals: string[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const started = this.clock.now();
+        const a = await call(`${this.nodes.clientUrl(app, attempt)}/cluster/leadership-transfer`, { method: 'POST', body: {}, timeoutMs: 5000 });
+        const took = Math.round(this.clock.now() - started);
+        const body = json(a);
+        if (a.status === 200) {
+          fault.detail += `; ${app}: ${String(body?.previousLeaderId)} -> ${String(body?.leaderId)} in ${took} ms${refusals.length ? ` (after ${refusals.length} refusals: ${refusals.join(' | ')})` : ''}`;
+          break;
+        }
+        refusals.push(`${a.status || a.error} ${a.body.slice(0, 200)}`);
+        if (attempt === 3) fault.problems.push(`${app} leadership transfer refused 3 times: ${refusals.join(' | ')}`);
+        await sleep(300);
+      }
     }
   }
 

@@ -10,7 +10,7 @@
 import * as http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ProcessCluster } from '../support/process-cluster';
-import { call, sleep } from './http';
+import { atMost, call, sleep } from './http';
 
 export interface OverloadOptions {
   seconds: number;
@@ -176,7 +176,7 @@ export async function runOverload(opts: OverloadOptions): Promise<OverloadFigure
       await sleep(tickMs);
     }
     const loadSeconds = (Date.now() - loadStart) / 1000;
-    await Promise.race([Promise.all(pending), sleep(15_000)]);
+    await atMost(Promise.all(pending), 15_000);
     log(`overload: offered ${offeredPerSecond}/s for ${loadSeconds.toFixed(1)} s, sent ${Math.round(sent / loadSeconds)}/s, not sent ${notSent}; answers ${JSON.stringify(statuses)}`);
     const peakRssMb = Object.fromEntries(Object.entries(pids).map(([id, pid]) => [id, Math.round(memKb(pid, 'VmHWM') / 1024)]));
     await sleep(3000);

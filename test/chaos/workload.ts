@@ -16,7 +16,7 @@
  * few hundred operations so the linearizability search stays cheap.
  */
 import { Rng } from '../../libs/raft/src/testing/rng';
-import { call, json, sleep } from './http';
+import { atMost, call, json, sleep } from './http';
 import type { Clock, Op, OpKind, ProductState } from './history';
 import type { Nodes } from './nodes';
 
@@ -127,13 +127,13 @@ export class Workload {
   /** Stops issuing operations and waits (bounded) for those in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.race([Promise.all(this.running), sleep(this.opts.writeDeadlineMs + 5000)]);
+    await atMost(Promise.all(this.running), this.opts.writeDeadlineMs + 5000);
   }
 
   /** Closes the stream readers (after the final checks have let them catch up). */
   async closeStreams(): Promise<void> {
     for (const abort of this.streamAborts) abort();
-    await Promise.race([Promise.all(this.readers), sleep(2000)]);
+    await atMost(Promise.all(this.readers), 2000);
   }
 
   // ------------------------------------------------------------------ writes with retries
