@@ -226,7 +226,7 @@ export async function renderChart(r: CompareResult, base: string): Promise<strin
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1120, height: 800 } });
+    const page = await browser.newPage({ viewport: { width: 1120, height: 400 } });
     await page.setContent(html);
     await page.screenshot({ path: `${base}.png`, fullPage: true });
   } finally {
