@@ -86,6 +86,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   let workload: Workload | null = null;
 
   let cleaned = false;
+  /** Set when the run finished with a failed verdict: the nodes' data is kept to look at. */
+  let keepData = false;
   const cleanup: Cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
@@ -96,6 +98,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     defaultAgent.destroy();
     hosts.teardown();
     rmSync(build.dir, { recursive: true, force: true });
+    if (!keepData) rmSync(nodes.dataRoot, { recursive: true, force: true });
   };
   cleanups.add(cleanup);
 
@@ -261,8 +264,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     };
     // The nodes' data folders are kept only when something failed (to look at); logs always.
     await nodes.stopAll().catch(() => undefined);
-    if (summary.ok) rmSync(nodes.dataRoot, { recursive: true, force: true });
-    else summary.notes.push(`the nodes' data folders are kept in ${nodes.dataRoot}`);
+    keepData = !summary.ok;
+    if (keepData) summary.notes.push(`the nodes' data folders are kept in ${nodes.dataRoot}`);
     writeReport(dir, summary, ops, nemesis.faults);
     const text = summaryText(summary);
     return { ok: summary.ok, dir, summary, text };
