@@ -59,6 +59,21 @@ describe('CQRS over Raft', () => {
     }
   });
 
+  it('forwards concurrent commands from a follower in shared requests, each settling on its own', async () => {
+    const f = followers[1];
+    const calls = Array.from({ length: 60 }, (_, i) => (i === 30 ? -1_000_000 : 1));
+    const outcomes = await Promise.allSettled(calls.map((amount) => f.commandBus.execute(new DepositCommand('batched', amount)) as Promise<{ balance: number; index: number }>));
+    const ok = outcomes.filter((o): o is PromiseFulfilledResult<{ balance: number; index: number }> => o.status === 'fulfilled').map((o) => o.value);
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(ok).toHaveLength(59);
+    expect(failed).toHaveLength(1);
+    expect(failed[0].reason).toMatchObject({ status: 409 });
+    // Every successful deposit saw a distinct balance: applied one by one, in log order.
+    expect(ok.map((r) => r.balance).sort((a, b) => a - b)).toEqual(Array.from({ length: 59 }, (_, i) => i + 1));
+    await allApplied();
+    for (const n of nodes) expect(n.store.get('batched')?.balance).toBe(59);
+  });
+
   it('works through commandBus.execute() in code on a follower too', async () => {
     const r = (await followers[0].commandBus.execute(new DepositCommand('a2', 5))) as { balance: number };
     expect(r.balance).toBe(5);
