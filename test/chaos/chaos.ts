@@ -194,7 +194,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       }
     };
     await Promise.all([leaderWait(), ...orderUrls.map((u, k) => writeWait(u, k))]);
-    const writesMs = Object.values(perNode).every((v) => v !== null) ? Math.max(...(Object.values(perNode) as number[])) : null;
+    const writesMs = Object.values(perNode).every((v) => v !== null) ? (Object.values(perNode) as number[]).reduce((a, b) => Math.max(a, b), 0) : null;
     const remaining = recoveryMs - (clock.now() - healAt);
     if (remaining > 0) await sleep(remaining);
     await workload.stop();

@@ -95,6 +95,16 @@ export class FaultProxy {
   private pipe(from: net.Socket, to: net.Socket, fault: () => LinkFault, destroyBoth: () => void): void {
     let lastDelivery = 0;
     let queued = 0;
+    let waitingDrain = false;
+    const backpressure = (): void => {
+      from.pause();
+      if (waitingDrain) return;
+      waitingDrain = true;
+      to.once('drain', () => {
+        waitingDrain = false;
+        from.resume();
+      });
+    };
     from.on('data', (chunk: Buffer) => {
       const f = fault();
       if (f.resetProbability > 0 && this.opts.random() < f.resetProbability) {
@@ -105,10 +115,7 @@ export class FaultProxy {
         return;
       }
       if (f.delayMs === 0 && f.jitterMs === 0 && queued === 0) {
-        if (!to.write(chunk)) {
-          from.pause();
-          to.once('drain', () => from.resume());
-        }
+        if (!to.write(chunk)) backpressure();
         return;
       }
       const now = Date.now();
@@ -121,9 +128,8 @@ export class FaultProxy {
         if (to.destroyed) return;
         const ok = to.write(chunk);
         if (!ok) {
-          from.pause();
-          to.once('drain', () => from.resume());
-        } else if (queued <= MAX_QUEUED_BYTES && from.isPaused()) {
+          backpressure();
+        } else if (queued <= MAX_QUEUED_BYTES && !waitingDrain && from.isPaused()) {
           from.resume();
         }
       }, at - now);

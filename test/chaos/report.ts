@@ -3,7 +3,7 @@
  * verdicts, availability during each kind of fault), the same as JSON, the raw history, and an HTML
  * page with an inline SVG timeline of operations and faults (like Jepsen's).
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Verdict } from './checks';
 import type { Fault, Op } from './history';
@@ -76,9 +76,9 @@ export function availability(ops: readonly Op[], faults: readonly Fault[]): Avai
       kind,
       count: e.gaps.length,
       medianMs: Math.round(median(e.gaps)),
-      worstMs: Math.round(Math.max(...e.gaps)),
+      worstMs: Math.round(e.gaps.reduce((a, b) => Math.max(a, b), 0)),
       recoveryMedianMs: Math.round(median(e.rec)),
-      recoveryWorstMs: Math.round(Math.max(...e.rec)),
+      recoveryWorstMs: Math.round(e.rec.reduce((a, b) => Math.max(a, b), 0)),
     }))
     .sort((a, b) => a.kind.localeCompare(b.kind));
 }
@@ -143,7 +143,9 @@ function esc(s: string): string {
 
 /** One row per client, a bar per operation (colour = outcome), fault intervals shaded behind. */
 export function timelineHtml(s: RunSummary, ops: readonly Op[], faults: readonly Fault[]): string {
-  const end = Math.max(s.durationMs, ...ops.map((o) => o.complete ?? o.invoke));
+  // A loop, not Math.max(...ops): a long run has far more operations than the call stack takes arguments.
+  let end = s.durationMs;
+  for (const o of ops) end = Math.max(end, o.complete ?? o.invoke);
   const clients = [...new Set(ops.map((o) => o.client))].sort((a, b) => a - b);
   const row = new Map(clients.map((c, i) => [c, i]));
   const W = 1800;
@@ -185,10 +187,20 @@ export function timelineHtml(s: RunSummary, ops: readonly Op[], faults: readonly
 </body></html>`;
 }
 
+/** Writes the summary first, so that a problem with the bulkier files never loses the verdicts. */
 export function writeReport(dir: string, s: RunSummary, ops: readonly Op[], faults: readonly Fault[]): void {
   writeFileSync(path.join(dir, 'summary.txt'), summaryText(s) + '\n');
   writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(s, null, 2));
   writeFileSync(path.join(dir, 'faults.json'), JSON.stringify(faults, null, 2));
-  writeFileSync(path.join(dir, 'history.jsonl'), ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
-  writeFileSync(path.join(dir, 'timeline.html'), timelineHtml(s, ops, faults));
+  const fd = openSync(path.join(dir, 'history.jsonl'), 'w');
+  try {
+    for (let i = 0; i < ops.length; i += 1000) writeSync(fd, ops.slice(i, i + 1000).map((o) => JSON.stringify(o) + '\n').join(''));
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    writeFileSync(path.join(dir, 'timeline.html'), timelineHtml(s, ops, faults));
+  } catch (err) {
+    writeFileSync(path.join(dir, 'timeline.html'), `<p>timeline not rendered: ${esc(String(err))}</p>`);
+  }
 }
