@@ -34,6 +34,7 @@ export class RaftClusterMetrics {
   readonly forwardedRequests: Counter;
   readonly snapshots: Counter;
   readonly digestMismatches: Counter;
+  readonly shedRequests: Counter;
   readonly snapshotBytes: Gauge;
 
   constructor() {
@@ -105,6 +106,11 @@ export class RaftClusterMetrics {
     this.forwardedRequests = new Counter({
       name: 'raft_forwarded_requests_total',
       help: 'Requests (commands, cluster and leader-only HTTP requests) this node forwarded to the leader',
+      registers,
+    });
+    this.shedRequests = new Counter({
+      name: 'raft_http_requests_shed_total',
+      help: 'App requests refused with 503 before routing because the node had too many in progress (load shedding)',
       registers,
     });
     this.digestMismatches = new Counter({

@@ -56,6 +56,10 @@ export interface RaftClusterModuleOptions {
   forwardTimeoutMs?: number;
   /** How long shutdown waits for leadership to move elsewhere, in ms. Default `2 * electionTimeout[1]`. */
   shutdownTransferTimeoutMs?: number;
+  /** Load shedding: app requests in progress on this node beyond which new ones get 503 + Retry-After at once. Default 1024. */
+  maxInFlightRequests?: number;
+  /** Load shedding: once the oldest request in progress has waited this long (ms), new ones get 503. Default 1000. */
+  maxQueueDelayMs?: number;
   /** CQRS bridge: request ids remembered for exactly-once commands (oldest forgotten first). Default 10000. */
   maxSessions?: number;
   /** CQRS bridge: largest serialised command (or batch, or broadcast event) in bytes; beyond it 413. Default 1 MiB. */
@@ -86,6 +90,8 @@ export interface ResolvedRaftClusterOptions {
   maxPeerBodyBytes: number;
   forwardTimeoutMs: number;
   shutdownTransferTimeoutMs: number;
+  maxInFlightRequests: number;
+  maxQueueDelayMs: number;
   maxSessions: number;
   maxCommandBytes: number;
   digestInterval: number;
@@ -118,6 +124,8 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxPeerBodyBytes',
   'forwardTimeoutMs',
   'shutdownTransferTimeoutMs',
+  'maxInFlightRequests',
+  'maxQueueDelayMs',
   'maxSessions',
   'maxCommandBytes',
   'digestInterval',
@@ -386,7 +394,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     } else shutdownTransferTimeoutMs = v;
   }
 
-  const positiveIntOption = (key: 'maxSessions' | 'maxCommandBytes' | 'digestInterval', fallback: number, min: number): number => {
+  const positiveIntOption = (key: 'maxSessions' | 'maxCommandBytes' | 'digestInterval' | 'maxInFlightRequests' | 'maxQueueDelayMs', fallback: number, min: number): number => {
     if (!given(key)) return fallback;
     const v = o[key];
     if (!isPositiveInteger(v) || v < min) {
@@ -395,6 +403,8 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     }
     return v;
   };
+  const maxInFlightRequests = positiveIntOption('maxInFlightRequests', 1024, 1);
+  const maxQueueDelayMs = positiveIntOption('maxQueueDelayMs', 300, 1);
   const maxSessions = positiveIntOption('maxSessions', 10_000, 1);
   const maxCommandBytes = positiveIntOption('maxCommandBytes', 1024 * 1024, 256);
   const digestInterval = positiveIntOption('digestInterval', compactionThreshold, 1);
@@ -427,6 +437,8 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     maxPeerBodyBytes,
     forwardTimeoutMs,
     shutdownTransferTimeoutMs,
+    maxInFlightRequests,
+    maxQueueDelayMs,
     maxSessions,
     maxCommandBytes,
     digestInterval,

@@ -17,6 +17,7 @@ import { createPeerRequestHandler, HttpTransport, mountPeerHandler, PeerRequestH
 import { Observable, Subject } from 'rxjs';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from './internal/http-client';
 import { InstrumentedStorage } from './internal/instrumented-storage';
+import { AdmissionControl } from './internal/admission';
 import { PeerDirectory } from './internal/peer-directory';
 import type { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
 import { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
@@ -196,7 +197,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     node.on('conf', (conf) => this.onConf(conf));
     node.on('fatal', (err) => this.logger.error(`the node stopped after a fatal error: ${err.message}`));
 
-    const handler = createPeerRequestHandler({
+    const peerHandler = createPeerRequestHandler({
       secret: o.secret,
       maxBodyBytes: o.maxPeerBodyBytes,
       selfId: o.memberId,
@@ -210,8 +211,20 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         return bridge.handleForwarded(body);
       },
     });
+    const admission = new AdmissionControl({
+      maxInFlight: o.maxInFlightRequests,
+      maxQueueDelayMs: o.maxQueueDelayMs,
+      onShed: () => this.metrics.shedRequests.inc(),
+    });
+    this.admission = admission;
+    // On the app's own server, every request passes the admission check before Express sees it.
+    const handler: PeerRequestHandler = Object.assign(
+      (req: http.IncomingMessage, res: http.ServerResponse): boolean => peerHandler(req, res) || (o.peerPort === null && admission.shed(req, res)),
+      { closeStreams: () => peerHandler.closeStreams?.() },
+    );
     try {
       await this.mountPeerEndpoint(handler);
+      if (o.peerPort !== null) this.mountAdmissionOnAppServer(admission);
       await node.start();
       this.started = true;
     } catch (err) {
@@ -293,6 +306,20 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     return new FileStorage(dir, { logger: this.logger.child('storage') });
   }
 
+  /** With `peerPort` the app server has no peer handler in front of Express: the admission check gets its own. */
+  private mountAdmissionOnAppServer(admission: AdmissionControl): void {
+    const server: unknown = this.adapterHost?.httpAdapter?.getHttpServer?.();
+    if (!(server instanceof http.Server)) return;
+    const requestTimeout = server.requestTimeout;
+    const unmount = mountPeerHandler(server, (req, res) => admission.shed(req, res));
+    server.requestTimeout = requestTimeout; // no long-lived peer streams on this server
+    const unmountPeer = this.unmount;
+    this.unmount = () => {
+      unmountPeer?.();
+      unmount();
+    };
+  }
+
   private async mountPeerEndpoint(handler: PeerRequestHandler): Promise<void> {
     const o = this.options;
     if (o.peerPort === null) {
@@ -335,6 +362,12 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
   }
 
   private bridgeRef: RaftCqrsBridge | null = null;
+  private admission: AdmissionControl | null = null;
+
+  /** Requests in progress on this node's app server (those past the admission check). */
+  get requestsInFlight(): number {
+    return this.admission?.size ?? 0;
+  }
 
   /** Called by the CQRS bridge when it is constructed (it depends on this service, not the other way round). */
   attachBridge(bridge: RaftCqrsBridge): void {
@@ -683,24 +716,36 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
    * leader never forwards it again) and returns its answer. 503 when no leader is known.
    */
   async forwardToLeader(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-    const leaderId = this.leaderId;
-    const url = this.memberUrl(leaderId);
-    if (leaderId === null || url === null || leaderId === this.options.memberId) throw noLeaderError();
-    this.metrics.forwardedRequests.inc();
-    try {
-      return await httpCall(url, {
-        method,
-        path,
-        body,
-        headers: { ...headers, [FORWARDED_HEADER]: '1' },
-        timeoutMs: this.options.forwardTimeoutMs + 1000,
-      });
-    } catch (err) {
-      const m = err instanceof Error ? err.message : String(err);
-      if (err instanceof HttpCallError && err.kind === 'timeout') throw new ClusterHttpError(504, 'leader_timeout', `the leader ${leaderId} did not answer: ${m}`);
-      throw new ClusterHttpError(503, 'leader_unreachable', `the leader ${leaderId} could not be reached: ${m}`, { leaderId, leaderUrl: url }, { 'Retry-After': RETRY_AFTER_SECONDS });
+    // A connection that failed before any answer is retried (at the leader of that moment) when repeating
+    // the request is harmless: idempotent methods, requests with an idempotency key, and the cluster's own
+    // membership and transfer requests (they check what is already done).
+    const hasKey = Object.keys(headers).some((h) => /^(idempotency-key|x-request-id)$/i.test(h));
+    const retrySafe = method !== 'POST' && method !== 'PATCH' ? true : hasKey || /\/cluster\/(members|leadership-transfer)(\/|$|\?)/.test(path);
+    const attempts = retrySafe ? 3 : 1;
+    for (let attempt = 1; ; attempt++) {
+      const leaderId = this.leaderId;
+      const url = this.memberUrl(leaderId);
+      if (leaderId === null || url === null || leaderId === this.options.memberId) throw noLeaderError();
+      this.metrics.forwardedRequests.inc();
+      try {
+        return await httpCall(url, {
+          method,
+          path,
+          body,
+          headers: { ...headers, [FORWARDED_HEADER]: '1' },
+          timeoutMs: this.options.forwardTimeoutMs + 1000,
+        });
+      } catch (err) {
+        const m = err instanceof Error ? err.message : String(err);
+        if (err instanceof HttpCallError && err.kind === 'timeout') throw new ClusterHttpError(504, 'leader_timeout', `the leader ${leaderId} did not answer: ${m}`);
+        if (attempt >= attempts) {
+          throw new ClusterHttpError(503, 'leader_unreachable', `the leader ${leaderId} could not be reached: ${m}`, { leaderId, leaderUrl: url }, { 'Retry-After': RETRY_AFTER_SECONDS });
+        }
+        await sleep(50 * 3 ** (attempt - 1));
+      }
     }
   }
+
 
   /** `path` under the app's global prefix, if it has one. */
   clusterPath(path: string): string {

@@ -54,7 +54,7 @@ function settleForwarded(a: { status: number; body: ForwardAnswer }, item: Forwa
 }
 
 /** Commands one node holds while they wait for an outcome; beyond it, 503 (no unbounded queue in front of the log). */
-const MAX_PENDING_SUBMITS = 4096;
+const MAX_PENDING_SUBMITS = 1024;
 
 const SEED_PREFIX = randomBytes(9).toString('base64url');
 
@@ -118,7 +118,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   private handlersRegistered!: Promise<void>;
   private markHandlersRegistered!: () => void;
   private divergence: (DivergenceReport & { at: string }) | null = null;
-  /** Commands of this node waiting for an outcome (proposed here or forwarded). */
+  /** Commands waiting for an outcome on this node: its own (proposed here or forwarded) and those forwarded to it. */
   private pending = 0;
   private seedCounter = 0;
   /** Abandon functions of the commands waiting for their entry's apply on this node as leader. */
@@ -423,6 +423,10 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
       // Never forwarded twice: the sender asks the leader it knows of again.
       return { status: 503, body: { error: 'not_leader', message: 'this node is not the leader', retry: true, leaderId: this.cluster.leaderId } };
     }
+    if (this.pending >= MAX_PENDING_SUBMITS) {
+      return { status: 503, body: { error: 'overloaded', message: `the leader has ${this.pending} commands waiting for an outcome; retry shortly` } };
+    }
+    this.pending++;
     try {
       const result = await this.proposeHere(u, Date.now() + this.options.forwardTimeoutMs);
       return { status: 200, body: { ok: true, result, index: 0 } };
@@ -431,6 +435,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
       if (err instanceof ClusterHttpError) return { status: err.status, body: { error: err.code, message: err.message } };
       if (isClusterError(err)) return { status: 503, body: { error: 'unavailable', message: (err as Error).message } };
       return { status: 200, body: { ok: false, error: serializeError(err) } };
+    } finally {
+      this.pending--;
     }
   }
 

@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export interface AdmissionOptions {
+  /** Requests in progress on this node beyond which new ones are refused at once. */
+  maxInFlight: number;
+  /** Once the oldest request in progress has waited this long, new ones are refused (the queue is full in time). */
+  maxQueueDelayMs: number;
+  onShed?: () => void;
+  now?: () => number;
+}
+
+/** Paths that are always served: what operators and orchestrators need most when a node is overloaded. */
+const ALWAYS_SERVED = /^\/(health\/|cluster\/status|cluster\/stream|metrics|raft\/|raft-groups\/)/;
+
+/** Fewer requests than this in progress are always admitted, however long the oldest has waited. */
+const MIN_IN_FLIGHT = 32;
+
+const SHED_BODY = JSON.stringify({ error: 'overloaded', message: 'this node has more requests in progress than it can answer in time; retry shortly' });
+
+/**
+ * Load shedding in front of the app's router: a request refused here costs an HTTP parse and a short
+ * answer, not a pass through Express, Nest, the body parser and the command bus. Without it a node at
+ * ten times its capacity queued everything, answered after 10 s or never, and stopped answering health
+ * checks. Bounded in count and in time: whichever fills first.
+ */
+export class AdmissionControl {
+  private readonly inFlight = new Map<ServerResponse, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AdmissionOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  /** Milliseconds the oldest request in progress has waited (0 when none). */
+  oldestWaitMs(): number {
+    for (const started of this.inFlight.values()) return this.now() - started;
+    return 0;
+  }
+
+  /**
+   * True when the request was refused (the answer is sent); false when it may go on, and then it
+   * counts as in progress until its response closes.
+   */
+  shed(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '/';
+    if (ALWAYS_SERVED.test(url)) return false;
+    const n = this.inFlight.size;
+    if (n >= this.opts.maxInFlight || (n >= MIN_IN_FLIGHT && this.oldestWaitMs() > this.opts.maxQueueDelayMs)) {
+      this.opts.onShed?.();
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(SHED_BODY), 'retry-after': '1' });
+      res.end(SHED_BODY);
+      // The body, if any, is discarded by Node once the answer is complete; the connection stays usable.
+      return true;
+    }
+    this.inFlight.set(res, this.now());
+    res.once('close', () => this.inFlight.delete(res));
+    return false;
+  }
+}
