@@ -3,7 +3,7 @@
  * here refuses `tc netem`, so latency, jitter and connection resets are injected here instead:
  *
  *  - delay + jitter: every chunk is held `delay + U(0, jitter)` ms, but never delivered before an
- *    earlier chunk of the same direction (TCP is a byte stream: bytes of one connection cannot be
+ *    earlier chunk of the same direction (one FIFO and one timer per direction) (TCP is a byte stream: bytes of one connection cannot be
  *    reordered without corrupting it). Different connections get different delays, so messages on
  *    different connections (the Raft stream, forwarded commands, snapshots) are reordered against
  *    each other; that is the reordering this proxy can do.
@@ -92,18 +92,39 @@ export class FaultProxy {
     this.pipe(upstream, client, () => (src === null ? NO_FAULT : this.opts.fault(this.opts.dst, src)), destroyBoth);
   }
 
+  /**
+   * One direction of a connection. Delayed chunks wait in a FIFO served by one timer, so they leave in
+   * the order they came: one timer per chunk would not do (timers of different durations that expire
+   * in the same millisecond fire in no guaranteed order, which reorders bytes inside the stream; the
+   * nodes rightly refuse such a stream: "MAC mismatch").
+   */
   private pipe(from: net.Socket, to: net.Socket, fault: () => LinkFault, destroyBoth: () => void): void {
-    let lastDelivery = 0;
+    const queue: { at: number; chunk: Buffer }[] = [];
     let queued = 0;
+    let timer: NodeJS.Timeout | null = null;
     let waitingDrain = false;
+    let ended = false;
     const backpressure = (): void => {
       from.pause();
       if (waitingDrain) return;
       waitingDrain = true;
       to.once('drain', () => {
         waitingDrain = false;
-        from.resume();
+        if (queued <= MAX_QUEUED_BYTES) from.resume();
       });
+    };
+    const pump = (): void => {
+      timer = null;
+      const now = Date.now();
+      while (queue.length > 0 && queue[0].at <= now) {
+        const { chunk } = queue.shift()!;
+        queued -= chunk.length;
+        if (to.destroyed) return;
+        if (!to.write(chunk)) backpressure();
+      }
+      if (queue.length > 0) timer = setTimeout(pump, queue[0].at - now);
+      else if (ended) to.end();
+      if (queued <= MAX_QUEUED_BYTES && !waitingDrain && from.isPaused()) from.resume();
     };
     from.on('data', (chunk: Buffer) => {
       const f = fault();
@@ -114,30 +135,29 @@ export class FaultProxy {
         destroyBoth();
         return;
       }
-      if (f.delayMs === 0 && f.jitterMs === 0 && queued === 0) {
+      if (f.delayMs === 0 && f.jitterMs === 0 && queue.length === 0) {
         if (!to.write(chunk)) backpressure();
         return;
       }
-      const now = Date.now();
-      const at = Math.max(lastDelivery, now + f.delayMs + Math.floor(this.opts.random() * (f.jitterMs + 1)));
-      lastDelivery = at;
+      const last = queue.length > 0 ? queue[queue.length - 1].at : 0;
+      const at = Math.max(last, Date.now() + f.delayMs + Math.floor(this.opts.random() * (f.jitterMs + 1)));
+      queue.push({ at, chunk });
       queued += chunk.length;
       if (queued > MAX_QUEUED_BYTES) from.pause();
-      setTimeout(() => {
-        queued -= chunk.length;
-        if (to.destroyed) return;
-        const ok = to.write(chunk);
-        if (!ok) {
-          backpressure();
-        } else if (queued <= MAX_QUEUED_BYTES && !waitingDrain && from.isPaused()) {
-          from.resume();
-        }
-      }, at - now);
+      if (timer === null) timer = setTimeout(pump, Math.max(0, queue[0].at - Date.now()));
     });
     from.on('end', () => {
-      // Half-close after everything queued went out.
-      const wait = Math.max(0, lastDelivery - Date.now());
-      setTimeout(() => to.end(), wait);
+      // Half-close once everything queued went out.
+      ended = true;
+      if (queue.length === 0) to.end();
+    });
+    from.on('close', () => {
+      if (timer !== null && to.destroyed) clearTimeout(timer);
+    });
+    to.on('close', () => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      queue.length = 0;
     });
   }
 
