@@ -404,7 +404,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     return v;
   };
   const maxInFlightRequests = positiveIntOption('maxInFlightRequests', 1024, 1);
-  const maxQueueDelayMs = positiveIntOption('maxQueueDelayMs', 300, 1);
+  const maxQueueDelayMs = positiveIntOption('maxQueueDelayMs', 1000, 1);
   const maxSessions = positiveIntOption('maxSessions', 10_000, 1);
   const maxCommandBytes = positiveIntOption('maxCommandBytes', 1024 * 1024, 256);
   const digestInterval = positiveIntOption('digestInterval', compactionThreshold, 1);
