@@ -60,7 +60,8 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
       const v = req.headers[name];
       if (typeof v === 'string') headers[name] = v;
     }
-    const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== undefined && !(typeof req.body === 'object' && req.body !== null && Object.keys(req.body).length === 0 && req.headers['content-length'] === undefined);
+    // Express 5's body parsers leave req.body undefined when the request had no body to parse.
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD' && req.body !== undefined;
     const answer = await this.cluster.forwardToLeader(req.method ?? 'GET', path, hasBody ? req.body : undefined, headers);
     throw new RelayedAnswer(answer);
   }

@@ -20,7 +20,7 @@ import type { ReplicatedStateStore } from './replicated-store';
 import { currentRequestContext } from './request-context';
 
 /** The leader's answer for one forwarded command. */
-type ForwardAnswer = { ok: true; result: unknown; index: number } | { ok: false; error: SerializedError } | ForwardFailure;
+type ForwardAnswer = { ok: true; result: unknown } | { ok: false; error: SerializedError } | ForwardFailure;
 
 /** A forwarded command (or the whole request) refused before it had an outcome. */
 interface ForwardFailure {
@@ -70,6 +70,12 @@ function isRetryable(err: unknown): boolean {
 /** Whether an error is the cluster's (not the handler's): such errors are never an outcome of apply. */
 function isClusterError(err: unknown): boolean {
   return err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof RaftError || err instanceof NodeStoppedError || err instanceof ClusterHttpError;
+}
+
+/** A replicated command as it is asked of the leader: its fields, request id and the hash of what was asked. */
+function commandRequest(name: string, command: object, r: string): Unstamped {
+  const p = toPayload(command);
+  return { k: 'cmd', n: name, p, r, h: requestHash([{ n: name, p }]) };
 }
 
 function unknownName(u: Unstamped): { error: string; message: string } | null {
@@ -208,8 +214,14 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async executeReplicated(name: string, command: object): Promise<unknown> {
-    const p = toPayload(command);
-    return this.submit({ k: 'cmd', n: name, p, r: this.nextRequestId(), h: requestHash([{ n: name, p }]) });
+    return this.submit(commandRequest(name, command, this.nextRequestId()));
+  }
+
+  /** Why `u` is over `maxCommandBytes` serialised, or null when it is not. */
+  private oversize(u: Unstamped): string | null {
+    const size = Buffer.byteLength(JSON.stringify(u));
+    if (size <= this.options.maxCommandBytes) return null;
+    return `the ${u.k === 'evt' ? 'event' : 'command'} is ${size} bytes serialised, over the limit of ${this.options.maxCommandBytes}`;
   }
 
   /** The client's request id for the n-th command of this HTTP request, or a fresh one. */
@@ -228,10 +240,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
    * table instead of applied again.
    */
   private async submit(u: Unstamped): Promise<unknown> {
-    const size = Buffer.byteLength(JSON.stringify(u));
-    if (size > this.options.maxCommandBytes) {
-      throw new ClusterHttpError(413, 'payload_too_large', `the ${u.k === 'evt' ? 'event' : 'command'} is ${size} bytes serialised, over the limit of ${this.options.maxCommandBytes}`);
-    }
+    const tooLarge = this.oversize(u);
+    if (tooLarge !== null) throw new ClusterHttpError(413, 'payload_too_large', tooLarge);
     if (this.pending >= MAX_PENDING_SUBMITS) {
       throw new ClusterHttpError(503, 'overloaded', `${this.pending} commands are already waiting for an outcome on this node; retry shortly`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
     }
@@ -413,10 +423,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     } catch (err) {
       return { status: 400, body: { error: 'bad_request', message: err instanceof EnvelopeError ? err.message : 'malformed command' } };
     }
-    const size = Buffer.byteLength(JSON.stringify(u));
-    if (size > this.options.maxCommandBytes) {
-      return { status: 413, body: { error: 'payload_too_large', message: `${size} bytes, over the limit of ${this.options.maxCommandBytes}` } };
-    }
+    const tooLarge = this.oversize(u);
+    if (tooLarge !== null) return { status: 413, body: { error: 'payload_too_large', message: tooLarge } };
     const unknown = unknownName(u);
     if (unknown !== null) return { status: 400, body: { error: unknown.error, message: unknown.message } };
     if (!this.cluster.isLeader) {
@@ -429,7 +437,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     this.pending++;
     try {
       const result = await this.proposeHere(u, Date.now() + this.options.forwardTimeoutMs);
-      return { status: 200, body: { ok: true, result, index: 0 } };
+      return { status: 200, body: { ok: true, result } };
     } catch (err) {
       if (isRetryable(err)) return { status: 503, body: { error: 'not_leader', message: (err as Error).message, retry: true } };
       if (err instanceof ClusterHttpError) return { status: err.status, body: { error: err.code, message: err.message } };
@@ -461,9 +469,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   private dispatchFromApply(name: string, command: object): Promise<unknown> {
     const ctx = currentApplyContext()!;
     if (!this.cluster.isLeader) return Promise.resolve(undefined);
-    const p = toPayload(command);
     const r = `apply:${ctx.index}:${ctx.position}:${ctx.newId()}`;
-    this.submit({ k: 'cmd', n: name, p, r, h: requestHash([{ n: name, p }]) }).catch((err: unknown) => {
+    this.submit(commandRequest(name, command, r)).catch((err: unknown) => {
       this.logger.warn(`command ${name} dispatched while applying entry ${ctx.index} failed: ${(err as Error).message}`);
     });
     return Promise.resolve(undefined);
@@ -557,15 +564,6 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
       stores.set(name, store);
     }
     return stores;
-  }
-
-  /** Registered replicated command names (for diagnostics). */
-  static commandNames(): string[] {
-    return [...replicatedCommands.keys()];
-  }
-
-  static eventNames(): string[] {
-    return [...replicatedEvents.keys()];
   }
 }
 
