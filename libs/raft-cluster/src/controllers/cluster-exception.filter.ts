@@ -1,8 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
-import { relayAnswer } from '../cqrs/cluster-error.filter';
-import { RelayedAnswer } from '../cqrs/leader-only.interceptor';
+import { relayAnswer, RelayedAnswer } from '../cqrs/leader-only.interceptor';
 import { toClusterHttpError } from '../raft-cluster.errors';
 import { RaftClusterService } from '../raft-cluster.service';
 

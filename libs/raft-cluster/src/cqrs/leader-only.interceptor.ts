@@ -1,6 +1,6 @@
 import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import { FORWARDED_HEADER, HttpAnswer } from '../internal/http-client';
 import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
@@ -10,12 +10,27 @@ import { RaftClusterService } from '../raft-cluster.service';
 // A cycle (decorators.ts binds this interceptor): LEADER_ONLY is only read when a request is served.
 import { LEADER_ONLY, LeaderOnlyMode } from './decorators';
 
-/** The leader's answer to a forwarded request, to be sent to the client as it is (see `ClusterErrorFilter`). */
+/** The leader's answer to a forwarded request, to be sent to the client as it is (see `relayAnswer`). */
 export class RelayedAnswer extends Error {
   constructor(readonly answer: HttpAnswer) {
     super(`answer relayed from the leader (${answer.status})`);
     this.name = 'RelayedAnswer';
   }
+}
+
+/** Answer headers of the leader that are relayed to the client. */
+const RELAYED_ANSWER_HEADERS = ['content-type', 'location', 'retry-after', 'cache-control', 'etag', 'last-modified'];
+
+/** Sends the leader's answer as it came: status, body and the headers that describe it. */
+export function relayAnswer(res: ServerResponse, relayed: RelayedAnswer): void {
+  const { status, headers, body } = relayed.answer;
+  if (res.headersSent) return void res.end();
+  for (const name of RELAYED_ANSWER_HEADERS) {
+    const v = headers[name];
+    if (v !== undefined) res.setHeader(name, v);
+  }
+  res.statusCode = status;
+  res.end(body);
 }
 
 /** Request headers that go with a forwarded request (the rest describe the hop, not the request). */
