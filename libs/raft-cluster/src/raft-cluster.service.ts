@@ -19,6 +19,9 @@ import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from 
 import { InstrumentedStorage } from './internal/instrumented-storage';
 import { AdmissionControl } from './internal/admission';
 import { PeerDirectory } from './internal/peer-directory';
+import { raftStatusView, RaftStatusView } from './internal/status-view';
+import { sleep, withTimeout } from './internal/timing';
+export type { ClusterMemberStatus } from './internal/status-view';
 import type { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
 import { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from './raft-cluster.errors';
@@ -27,31 +30,9 @@ import { RaftClusterLogger } from './raft-cluster.logger';
 import { ProposalResult, RaftClusterMetrics } from './raft-cluster.metrics';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl, ResolvedRaftClusterOptions } from './raft-cluster.options';
 
-/** One member in `GET /cluster/status`. `matchIndex` and `lastContactMs` are known on the leader only (null elsewhere). */
-export interface ClusterMemberStatus {
-  id: string;
-  url: string | null;
-  voter: boolean;
-  reachable: boolean;
-  matchIndex: number | null;
-  lastContactMs: number | null;
-}
-
-/** The body of `GET /cluster/status` (SPEC section 3). */
-export interface ClusterStatus {
-  memberId: string;
-  role: Role;
-  isLeader: boolean;
-  leaderId: string | null;
-  leaderUrl: string | null;
-  term: number;
-  commitIndex: number;
-  lastApplied: number;
-  lastLogIndex: number;
-  snapshotIndex: number;
+export interface ClusterStatus extends RaftStatusView {
   /** Replica state digests compared with the leader's (CQRS bridge only; null without it). */
   stateDigest?: StateDigestStatus | null;
-  members: ClusterMemberStatus[];
 }
 
 export interface StateDigestStatus {
@@ -104,19 +85,6 @@ export interface TransferResult {
 }
 
 const encoder = new TextEncoder();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `onTimeout()` when `p` takes longer than `ms`. */
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 function classifyProposalError(err: unknown): ProposalResult {
   if (err instanceof NotLeaderError) return 'not_leader';
@@ -513,36 +481,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
 
   status(): ClusterStatus {
     const node = this.requireNode();
-    const s = node.status();
-    const self = this.options.memberId;
-    const isLeader = s.role === 'leader';
-    const progress = new Map(s.progress.map((p) => [p.id, p]));
-    const peers = this.directory?.peerStatus() ?? {};
-    const member = (id: string, voter: boolean): ClusterMemberStatus => {
-      const pr = progress.get(id);
-      return {
-        id,
-        url: s.conf.addresses[id] ?? (id === self ? this.options.advertiseUrl : null),
-        voter,
-        reachable: id === self ? true : (peers[id]?.reachable ?? false),
-        matchIndex: isLeader ? (id === self ? s.lastIndex : (pr?.match ?? 0)) : null,
-        lastContactMs: isLeader ? (id === self ? 0 : (pr?.ticksSinceContact ?? 0) * s.tickMs) : null,
-      };
-    };
-    return {
-      memberId: self,
-      role: s.role,
-      isLeader,
-      leaderId: s.leaderId,
-      leaderUrl: this.memberUrl(s.leaderId),
-      term: s.term,
-      commitIndex: s.commit,
-      lastApplied: s.appliedIndex,
-      lastLogIndex: s.lastIndex,
-      snapshotIndex: s.snapshotIndex,
-      stateDigest: this.bridge()?.digestStatus() ?? null,
-      members: [...s.conf.voters.map((id) => member(id, true)), ...s.conf.learners.map((id) => member(id, false))],
-    };
+    const view = raftStatusView(node, this.options.memberId, this.options.advertiseUrl, this.directory?.peerStatus() ?? {}, (id) => this.memberUrl(id));
+    return { ...view, stateDigest: this.bridge()?.digestStatus() ?? null };
   }
 
   /** Ready: a leader is known and everything committed that this node knows of is applied. */

@@ -10,6 +10,7 @@ import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cl
 import { RaftClusterLogger } from '../raft-cluster.logger';
 import { RaftClusterMetrics } from '../raft-cluster.metrics';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { sleep } from '../internal/timing';
 import { RaftClusterService } from '../raft-cluster.service';
 import { currentApplyContext, isApplying } from './apply-context';
 import { CqrsStateMachine, DivergenceReport } from './cqrs-state-machine';
@@ -58,7 +59,6 @@ const MAX_PENDING_SUBMITS = 1024;
 
 const SEED_PREFIX = randomBytes(9).toString('base64url');
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Errors after which the same request (same request id) is tried again, at the leader of the moment. */
 function isRetryable(err: unknown): boolean {

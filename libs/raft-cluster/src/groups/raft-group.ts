@@ -1,36 +1,20 @@
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError, RaftNode } from '@raft-cqrs/raft';
-import type { ConfState, NodeId, Role } from '@raft-cqrs/raft';
+import type { ConfState, NodeId } from '@raft-cqrs/raft';
 import type { RaftStorage } from '@raft-cqrs/raft/storage';
 import type { HttpTransport, PeerRequestHandler } from '@raft-cqrs/raft/transport';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError } from '../internal/http-client';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS, toClusterHttpError } from '../raft-cluster.errors';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
+import { ClusterMemberStatus, raftStatusView, RaftStatusView } from '../internal/status-view';
+import { sleep, withTimeout } from '../internal/timing';
 import { groupPeerUrl } from './group-peer';
 
 /** One member in a group's status (same shape as `GET /cluster/status`'s members). */
-export interface RaftGroupMemberStatus {
-  id: string;
-  url: string | null;
-  voter: boolean;
-  reachable: boolean;
-  matchIndex: number | null;
-  lastContactMs: number | null;
-}
+export type RaftGroupMemberStatus = ClusterMemberStatus;
 
 /** A group's Raft status on this node (the fields of `GET /cluster/status`, for that group). */
-export interface RaftGroupStatus {
+export interface RaftGroupStatus extends RaftStatusView {
   group: string;
-  memberId: string;
-  role: Role;
-  isLeader: boolean;
-  leaderId: string | null;
-  leaderUrl: string | null;
-  term: number;
-  commitIndex: number;
-  lastApplied: number;
-  lastLogIndex: number;
-  snapshotIndex: number;
-  members: RaftGroupMemberStatus[];
 }
 
 export interface RaftGroupMemberChange {
@@ -51,18 +35,6 @@ export interface RaftGroupEnv {
   forwardTimeoutMs: number;
   /** Member addresses of the main group: used to reach peers while this node is not in the group's configuration. */
   hints(): Record<string, string>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, rej) => {
-    timer = setTimeout(() => rej(onTimeout()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -182,36 +154,7 @@ export class RaftGroup {
 
   status(): RaftGroupStatus {
     const node = this.requireNode();
-    const s = node.status();
-    const self = this.env.memberId;
-    const isLeader = s.role === 'leader';
-    const progress = new Map(s.progress.map((p) => [p.id, p]));
-    const peers = this.directory.peerStatus();
-    const member = (id: string, voter: boolean): RaftGroupMemberStatus => {
-      const pr = progress.get(id);
-      return {
-        id,
-        url: s.conf.addresses[id] ?? (id === self ? this.env.advertiseUrl : null),
-        voter,
-        reachable: id === self ? true : (peers[id]?.reachable ?? false),
-        matchIndex: isLeader ? (id === self ? s.lastIndex : (pr?.match ?? 0)) : null,
-        lastContactMs: isLeader ? (id === self ? 0 : (pr?.ticksSinceContact ?? 0) * s.tickMs) : null,
-      };
-    };
-    return {
-      group: this.name,
-      memberId: self,
-      role: s.role,
-      isLeader,
-      leaderId: s.leaderId,
-      leaderUrl: this.memberUrl(s.leaderId),
-      term: s.term,
-      commitIndex: s.commit,
-      lastApplied: s.appliedIndex,
-      lastLogIndex: s.lastIndex,
-      snapshotIndex: s.snapshotIndex,
-      members: [...s.conf.voters.map((id) => member(id, true)), ...s.conf.learners.map((id) => member(id, false))],
-    };
+    return { group: this.name, ...raftStatusView(node, this.env.memberId, this.env.advertiseUrl, this.directory.peerStatus(), (id) => this.memberUrl(id)) };
   }
 
   /**
