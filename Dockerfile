@@ -41,6 +41,8 @@ COPY --from=build /src/dist/apps/${APP} ./dist/apps/${APP}
 # The page: the apps look for public/ next to their compiled src/ or under the working directory.
 COPY apps/${APP}/public ./apps/${APP}/public
 COPY apps/${APP}/public ./dist/apps/${APP}/public
+# The module's cluster view, read next to the compiled library.
+COPY libs/raft-cluster/ui ./dist/libs/raft-cluster/ui
 # tsc keeps the path aliases of tsconfig.json ("@raft-cqrs/raft", "@raft-cqrs/raft/*",
 # "@raft-cqrs/raft-cluster") as they are in the emitted require() calls; these links make Node resolve
 # them to the compiled libraries.

@@ -39,7 +39,7 @@ export default defineConfig(
   },
   {
     // The sample apps' web pages: plain scripts run by the browser.
-    files: ['apps/*/public/**/*.js'],
+    files: ['apps/*/public/**/*.js', 'libs/raft-cluster/ui/**/*.js'],
     languageOptions: { sourceType: 'script', globals: { ...globals.browser } },
   },
 );

@@ -7,6 +7,7 @@ import { RequestContextMiddleware } from './cqrs/request-context';
 import { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
 import { ClusterController } from './controllers/cluster.controller';
 import { ClusterStreamController } from './controllers/cluster-stream.controller';
+import { ClusterUiController } from './controllers/cluster-ui.controller';
 import { HealthController } from './controllers/health.controller';
 import { MetricsController } from './controllers/metrics.controller';
 import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
@@ -31,7 +32,7 @@ import { RaftHealthIndicator } from './raft-health.indicator';
  */
 @Module({
   imports: [DiscoveryModule],
-  controllers: [ClusterController, ClusterStreamController, HealthController, MetricsController],
+  controllers: [ClusterController, ClusterStreamController, ClusterUiController, HealthController, MetricsController],
   providers: [
     {
       provide: RAFT_CLUSTER_OPTIONS,
