@@ -12,7 +12,8 @@ if (dir) {
   session.connect();
   session.post('Profiler.enable');
   session.post('Profiler.setSamplingInterval', { interval: 500 });
-  session.post('Profiler.start');
+  // BENCH_CPU_PROF_DELAY_MS leaves start-up and warm-up out of the profile.
+  setTimeout(() => session.post('Profiler.start'), Number(process.env.BENCH_CPU_PROF_DELAY_MS || 0)).unref();
   process.on('SIGUSR2', () => {
     session.post('Profiler.stop', (err, res) => {
       if (err) return;

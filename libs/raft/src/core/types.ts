@@ -176,6 +176,19 @@ export interface Ready {
   readStates: ReadState[];
 }
 
+/**
+ * Whether a Ready must be on disk before its `messagesAfterPersist` leave: new entries, a snapshot, or
+ * a new term or vote. A hard state that only moves the commit index need not be synced (etcd's
+ * MustSync): a commit index is re-learnt from the leader, and one lost in a crash only means the node
+ * applies less on restart until it hears from the leader. Drivers keep such a hard state and write it
+ * with the next sync instead of paying a sync per commit advance.
+ */
+export function mustSync(rd: Ready, persisted: HardState): boolean {
+  if (rd.entries.length > 0 || rd.snapshot !== null) return true;
+  const hs = rd.hardState;
+  return hs !== null && (hs.term !== persisted.term || hs.vote !== persisted.vote);
+}
+
 export class RaftError extends Error {
   constructor(
     readonly code: 'not_leader' | 'transfer_in_progress' | 'conf_change_pending' | 'bad_conf_change' | 'proposal_dropped',

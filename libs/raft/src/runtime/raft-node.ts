@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
+import { ConfChange, ConfState, Entry, EntryType, HardState, Message, mustSync, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
 import type { RaftStorage, SnapshotWriter } from '../storage/types';
 
 /** Where messages go; the HTTP transport implements it, tests may use an in-process one. */
@@ -129,6 +129,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private driveScheduled = false;
   private stopped: string | null = null;
   private closed = false;
+  /** The hard state on disk, and the newest one the core gave (ahead of it by a commit index at most). */
+  private persistedHard: HardState = { term: 0, vote: null, commit: 0 };
+  private latestHard: HardState = { term: 0, vote: null, commit: 0 };
   private appliedIndex = 0;
   private snapshotIndex = 0;
   private incoming: SnapshotWriter | null = null;
@@ -159,6 +162,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       size: 0,
     };
     const state = await o.storage.open(initial);
+    this.persistedHard = { ...state.hardState };
+    this.latestHard = this.persistedHard;
     const random = o.random ?? Math.random;
     // Only the limits that were given: an explicit `undefined` would override the core's defaults
     // (it spreads the config over them), leaving NaN chunk sizes and no bounds at all.
@@ -198,6 +203,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.timer = null;
     this.failAll(new NodeStoppedError(this.stopped));
     while (this.driving) await new Promise((r) => setTimeout(r, 1));
+    // A clean stop keeps the newest commit index, so a restart applies everything it knew without a leader.
+    if (this.latestHard !== this.persistedHard) {
+      await this.opts.storage.save(this.latestHard, []).catch(() => {});
+    }
     await this.incoming?.abort().catch(() => {});
     await this.opts.transport.close();
     await this.opts.storage.close();
@@ -347,7 +356,13 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       await this.incoming.commit();
       this.incoming = null;
     }
-    if (rd.hardState !== null || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries);
+    // A commit-only hard state waits for the next sync (see mustSync): one sync per entry batch, not two.
+    if (rd.hardState !== null) this.latestHard = rd.hardState;
+    if (mustSync(rd, this.persistedHard) && (rd.entries.length > 0 || rd.hardState !== null)) {
+      const hard = this.latestHard === this.persistedHard ? null : this.latestHard;
+      await storage.save(hard, rd.entries);
+      this.persistedHard = this.latestHard;
+    }
     transport.send(rd.messagesAfterPersist);
     if (rd.snapshot !== null) {
       await this.restoreFromStorage();

@@ -4,6 +4,7 @@ import {
   EntryType,
   HardState,
   Message,
+  mustSync,
   NodeId,
   RaftCore,
   RaftError,
@@ -90,6 +91,8 @@ class SimNode {
   /** Read states whose index is not yet applied. */
   readsAwaitingApply: { index: number; requestId: number }[] = [];
   incoming: Uint8Array | null = null;
+  /** The core's newest hard state; ahead of the disk's by a commit index that waits for the next sync. */
+  latestHard: HardState = { term: 0, vote: null, commit: 0 };
   nextReadId = 1;
   /** What the state machine has applied (the core's `log.applied` is what it handed out, which runs ahead). */
   applied = 0;
@@ -242,6 +245,7 @@ export class Simulation {
     );
     this.restoreStateMachine(node, disk.snapshotData);
     node.applied = disk.snapshot.index;
+    node.latestHard = { ...disk.hardState };
     node.checkedCommit = 0;
     node.pendingWrites.clear();
     node.pendingReads.clear();
@@ -334,8 +338,9 @@ export class Simulation {
       node.busy = false;
       this.afterEvent(node);
     };
-    const mustSync = rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null;
-    if (mustSync) this.at(this.now + this.rng.int(0, 3), finish);
+    // As the runtime does: a commit-only hard state is kept in memory until the next sync (lost in a crash).
+    if (rd.hardState !== null) node.latestHard = { ...rd.hardState };
+    if (mustSync(rd, node.disk.hardState)) this.at(this.now + this.rng.int(0, 3), finish);
     else finish();
   }
 
@@ -353,7 +358,7 @@ export class Simulation {
       const first = rd.entries[0].index;
       disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
     }
-    if (rd.hardState !== null) disk.hardState = { ...rd.hardState };
+    if (mustSync(rd, disk.hardState)) disk.hardState = { ...node.latestHard };
   }
 
   /** Every node snapshots at multiples of the threshold, so replica states can be compared there. */
