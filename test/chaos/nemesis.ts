@@ -50,8 +50,12 @@ export function planSchedule(seed: number, opts: NemesisOptions): PlannedFault[]
   const rng = new Rng(seed ^ 0x5eed);
   const plan: PlannedFault[] = [];
   let t = 0;
+  // CHAOS_FAULTS=kind,kind narrows the schedule to those kinds (to reproduce one fault's failure).
+  const only = (process.env.CHAOS_FAULTS ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  for (const k of only) if (!(ALL_FAULTS as readonly string[]).includes(k)) throw new Error(`CHAOS_FAULTS: unknown fault kind ${k}; known: ${ALL_FAULTS.join(', ')}`);
+  const kinds = only.length > 0 ? ALL_FAULTS.filter((k) => only.includes(k)) : [...ALL_FAULTS];
   for (let round = 0; t < opts.totalMs && round < 10_000; round++) {
-    for (const kind of rng.shuffle([...ALL_FAULTS])) {
+    for (const kind of rng.shuffle(kinds)) {
       const pause = kind.startsWith('pause');
       // Pauses: 2-4 election timeouts. Others: long enough for elections, retries and timeouts to play out.
       const durationMs = pause ? rng.int(Math.max(2 * opts.electionTimeoutMaxMs, 1200), Math.max(4 * opts.electionTimeoutMaxMs, 2400)) : rng.int(2500, 4500);

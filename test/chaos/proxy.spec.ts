@@ -48,4 +48,42 @@ describe('FaultProxy', () => {
     await proxy.stop();
     await new Promise<void>((r) => echo.close(() => r()));
   });
+
+  it('delivers an answer that is followed by the server closing the connection, under delay', async () => {
+    // An HTTP/1.0-style server: it answers and closes at once, before the proxy has delivered the answer.
+    const answer = 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n' + 'y'.repeat(5000);
+    const server = net.createServer((s) => s.once('data', () => s.end(answer)));
+    const serverPort = await listen(server);
+    const proxy = new FaultProxy({
+      listenHost: '127.0.0.1',
+      listenPort: 0,
+      targetHost: '127.0.0.1',
+      targetPort: serverPort,
+      dst: 1,
+      sourceOf: () => 2,
+      bindFor: () => '127.0.0.1',
+      fault: () => ({ delayMs: 40, jitterMs: 30, resetProbability: 0 }),
+      random: () => 0.5,
+    });
+    await proxy.start();
+    const port = ((proxy as unknown as { server: net.Server }).server.address() as net.AddressInfo).port;
+    const client = net.connect(port, '127.0.0.1');
+    const got: Buffer[] = [];
+    let error: string | null = null;
+    client.on('data', (c: Buffer) => got.push(c));
+    client.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+    await new Promise<void>((r) => client.once('connect', () => r()));
+    client.write('GET / HTTP/1.1\r\n\r\n');
+    const closed = await Promise.race([
+      new Promise<boolean>((r) => client.once('close', () => r(true))),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref()),
+    ]);
+    client.destroy();
+    proxy.resetAll();
+    expect(closed).toBe(true);
+    expect(error).toBeNull();
+    expect(Buffer.concat(got).toString()).toBe(answer);
+    await proxy.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
 });

@@ -77,13 +77,19 @@ export class FaultProxy {
     };
     client.on('error', destroyBoth);
     upstream.on('error', destroyBoth);
+    // A side that closed after a clean end (FIN) leaves the other side open until the bytes still held
+    // for it are delivered: the pipe ends it then. Destroying it at once threw away delayed answers
+    // (an HTTP response followed by the server's close arrived as ECONNRESET under latency).
+    const endedCleanly = new Set<net.Socket>();
+    client.once('end', () => endedCleanly.add(client));
+    upstream.once('end', () => endedCleanly.add(upstream));
     client.on('close', () => {
       this.sockets.delete(client);
-      upstream.destroy();
+      if (!endedCleanly.has(client)) upstream.destroy();
     });
     upstream.on('close', () => {
       this.sockets.delete(upstream);
-      client.destroy();
+      if (!endedCleanly.has(upstream)) client.destroy();
     });
     client.setNoDelay(true);
     upstream.setNoDelay(true);
