@@ -67,4 +67,18 @@ describe('AdmissionControl', () => {
     now = 10_000;
     expect(small.shed(request('/x'), fakeResponse())).toBe(false);
   });
+
+  it('does not count event streams once their headers are out', () => {
+    let now = 0;
+    const ac = new AdmissionControl({ maxInFlight: 40, maxQueueDelayMs: 1000, now: () => now });
+    for (let i = 0; i < 40; i++) {
+      const res = fakeResponse();
+      expect(ac.shed(request('/api/v1/stream'), res)).toBe(false);
+      Object.assign(res, { headersSent: true, getHeader: (h: string) => (h === 'content-type' ? 'text/event-stream; charset=utf-8' : undefined) });
+    }
+    now += 60_000; // streams open for a minute are neither "in flight" nor "the oldest waiting"
+    for (let i = 0; i < 30; i++) expect(ac.shed(request('/orders'), fakeResponse())).toBe(false);
+    // At most the streams opened since the last look (every 100 ms) still count.
+    expect(ac.size).toBeLessThan(40);
+  });
 });

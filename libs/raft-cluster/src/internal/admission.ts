@@ -15,17 +15,23 @@ const ALWAYS_SERVED = /^\/(health\/|cluster\/status|cluster\/stream|metrics|raft
 /** Fewer requests than this in progress are always admitted, however long the oldest has waited. */
 const MIN_IN_FLIGHT = 32;
 
+/** How often long-lived answers (event streams) are looked for among the requests in progress. */
+const STREAM_SCAN_EVERY_MS = 100;
+
 const SHED_BODY = JSON.stringify({ error: 'overloaded', message: 'this node has more requests in progress than it can answer in time; retry shortly' });
 
 /**
  * Load shedding in front of the app's router: a request refused here costs an HTTP parse and a short
  * answer, not a pass through Express, Nest, the body parser and the command bus. Without it a node at
  * ten times its capacity queued everything, answered after 10 s or never, and stopped answering health
- * checks. Bounded in count and in time: whichever fills first.
+ * checks. Bounded in count and in time: whichever fills first. Event streams (SSE) leave the count once
+ * their headers are out: they are long-lived by design, and one open stream older than the queue
+ * delay would otherwise have refused every request once 32 were in progress.
  */
 export class AdmissionControl {
   private readonly inFlight = new Map<ServerResponse, number>();
   private readonly now: () => number;
+  private lastStreamScan = -Infinity;
 
   constructor(private readonly opts: AdmissionOptions) {
     this.now = opts.now ?? Date.now;
@@ -48,7 +54,8 @@ export class AdmissionControl {
   shed(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '/';
     if (ALWAYS_SERVED.test(url)) return false;
-    const n = this.inFlight.size;
+    let n = this.inFlight.size;
+    if (n >= MIN_IN_FLIGHT && this.now() - this.lastStreamScan >= STREAM_SCAN_EVERY_MS) n = this.dropStreams();
     if (n >= this.opts.maxInFlight || (n >= MIN_IN_FLIGHT && this.oldestWaitMs() > this.opts.maxQueueDelayMs)) {
       this.opts.onShed?.();
       res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(SHED_BODY), 'retry-after': '1' });
@@ -59,5 +66,14 @@ export class AdmissionControl {
     this.inFlight.set(res, this.now());
     res.once('close', () => this.inFlight.delete(res));
     return false;
+  }
+
+  /** Takes answers that turned out to be event streams out of the count; the count that is left. */
+  private dropStreams(): number {
+    this.lastStreamScan = this.now();
+    for (const res of this.inFlight.keys()) {
+      if (res.headersSent && String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) this.inFlight.delete(res);
+    }
+    return this.inFlight.size;
   }
 }
