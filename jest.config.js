@@ -8,14 +8,13 @@ module.exports = {
     '<rootDir>/apps/**/*.spec.ts',
     '<rootDir>/test/**/*.spec.ts',
   ],
-  // The 2-minute fault run and the 10x overload run are not in the default run yet: both still fail on
-  // these 2-core machines (leadership transfers under injected latency; health probes slower than 1 s at
-  // 10x). `npm run test:faults` runs them.
+  // The 10x overload run is not in the default run: on these 2-core machines its own load generator takes
+  // about half the CPU, and health probes then take 1-3 s (its bound is 1 s). `npm run test:faults` runs it.
   testPathIgnorePatterns: [
     '/node_modules/',
     '<rootDir>/dist/',
     '<rootDir>/data/',
-    ...(process.env.RAFT_FAULTS === '1' ? [] : ['<rootDir>/test/chaos/chaos.spec.ts', '<rootDir>/test/chaos/overload.spec.ts']),
+    ...(process.env.RAFT_FAULTS === '1' ? [] : ['<rootDir>/test/chaos/overload.spec.ts']),
   ],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/data/'],
   watchPathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/data/', '<rootDir>/coverage/'],
