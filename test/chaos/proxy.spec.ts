@@ -8,6 +8,24 @@ async function listen(server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
+/** A started proxy on loopback in front of `targetPort`, and the port it listens on. */
+async function startProxy(targetPort: number, fault: () => LinkFault, random: () => number): Promise<{ proxy: FaultProxy; port: number }> {
+  const proxy = new FaultProxy({
+    listenHost: '127.0.0.1',
+    listenPort: 0,
+    targetHost: '127.0.0.1',
+    targetPort,
+    dst: 1,
+    sourceOf: () => 2,
+    bindFor: () => '127.0.0.1',
+    fault,
+    random,
+  });
+  await proxy.start();
+  const port = ((proxy as unknown as { server: net.Server }).server.address() as net.AddressInfo).port;
+  return { proxy, port };
+}
+
 describe('FaultProxy', () => {
   it('keeps every byte in order under delay and heavy jitter, both ways', async () => {
     // The far end echoes everything back.
@@ -15,22 +33,10 @@ describe('FaultProxy', () => {
     const echoPort = await listen(echo);
     const rng = new Rng(7);
     let fault: LinkFault = { delayMs: 5, jitterMs: 40, resetProbability: 0 };
-    const proxy = new FaultProxy({
-      listenHost: '127.0.0.1',
-      listenPort: 0,
-      targetHost: '127.0.0.1',
-      targetPort: echoPort,
-      dst: 1,
-      sourceOf: () => 2,
-      bindFor: () => '127.0.0.1',
-      fault: () => fault,
-      random: () => rng.next(),
-    });
-    await proxy.start();
-    const port = (proxy as unknown as { server: net.Server }).server.address() as net.AddressInfo;
+    const { proxy, port } = await startProxy(echoPort, () => fault, () => rng.next());
     const sent: Buffer[] = [];
     const got: Buffer[] = [];
-    const client = net.connect(port.port, '127.0.0.1');
+    const client = net.connect(port, '127.0.0.1');
     client.setNoDelay(true);
     client.on('data', (c: Buffer) => got.push(c));
     await new Promise<void>((r) => client.once('connect', () => r()));
@@ -54,19 +60,7 @@ describe('FaultProxy', () => {
     const answer = 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n' + 'y'.repeat(5000);
     const server = net.createServer((s) => s.once('data', () => s.end(answer)));
     const serverPort = await listen(server);
-    const proxy = new FaultProxy({
-      listenHost: '127.0.0.1',
-      listenPort: 0,
-      targetHost: '127.0.0.1',
-      targetPort: serverPort,
-      dst: 1,
-      sourceOf: () => 2,
-      bindFor: () => '127.0.0.1',
-      fault: () => ({ delayMs: 40, jitterMs: 30, resetProbability: 0 }),
-      random: () => 0.5,
-    });
-    await proxy.start();
-    const port = ((proxy as unknown as { server: net.Server }).server.address() as net.AddressInfo).port;
+    const { proxy, port } = await startProxy(serverPort, () => ({ delayMs: 40, jitterMs: 30, resetProbability: 0 }), () => 0.5);
     const client = net.connect(port, '127.0.0.1');
     const got: Buffer[] = [];
     let error: string | null = null;
