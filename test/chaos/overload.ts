@@ -9,9 +9,9 @@
  */
 import * as http from 'node:http';
 import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 import { ProcessCluster } from '../support/process-cluster';
 import { atMost, call, sleep } from './http';
+import { ProbeFigures, startProber } from './prober';
 
 export interface OverloadOptions {
   seconds: number;
@@ -41,7 +41,7 @@ export interface OverloadFigures {
   shed503WithoutRetryAfter: number;
   acceptedDuringOverload: PhaseFigures;
   after: PhaseFigures;
-  probes: { total: number; slow: number; failed: number; worstMs: number; examples: string[] };
+  probes: ProbeFigures;
   peakRssMb: Record<string, number>;
   rssBeforeMb: Record<string, number>;
   durationsMs: number;
@@ -55,58 +55,6 @@ function percentile(xs: number[], p: number): number {
 
 function phase(latencies: number[], seconds: number): PhaseFigures {
   return { seconds, ok: latencies.length, perSecond: Math.round(latencies.length / seconds), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
-}
-
-type ProbeFigures = OverloadFigures['probes'];
-
-/** The prober's thread: plain JS (a worker does not get the test's TypeScript loader). */
-const PROBER_SOURCE = `
-const http = require('node:http');
-const { parentPort, workerData } = require('node:worker_threads');
-const probes = { total: 0, slow: 0, failed: 0, worstMs: 0, examples: [] };
-let probing = true;
-parentPort.on('message', () => { probing = false; });
-const agent = new http.Agent({ keepAlive: false });
-function probe(url) {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const done = (status, error) => resolve({ status, error, ms: Date.now() - started });
-    const req = http.get(url, { agent, timeout: 3000 }, (res) => { res.resume(); res.on('end', () => done(res.statusCode, null)); res.on('error', (e) => done(0, e.code || e.message)); });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    req.on('error', (e) => done(0, e.code || e.message));
-  });
-}
-(async () => {
-  while (probing) {
-    await Promise.all(workerData.urls.flatMap((u) => workerData.paths.map(async (p) => {
-      const a = await probe(u + p);
-      probes.total++;
-      probes.worstMs = Math.max(probes.worstMs, a.ms);
-      if (a.status !== 200) { probes.failed++; if (probes.examples.length < 10) probes.examples.push(u + p + ': ' + (a.status || a.error) + ' after ' + a.ms + ' ms'); }
-      else if (a.ms > 1000) { probes.slow++; if (probes.examples.length < 10) probes.examples.push(u + p + ': ' + a.ms + ' ms'); }
-    })));
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  agent.destroy();
-  parentPort.postMessage(probes);
-})();
-`;
-
-function startProber(urls: string[], paths: string[]): { stop(): Promise<ProbeFigures> } {
-  const worker = new Worker(PROBER_SOURCE, { eval: true, workerData: { urls, paths } });
-  worker.unref(); // a failed run must not hang on it
-  const result = new Promise<ProbeFigures>((resolve, reject) => {
-    worker.once('message', (m: ProbeFigures) => resolve(m));
-    worker.once('error', reject);
-  });
-  return {
-    async stop() {
-      worker.postMessage('stop');
-      const r = await result;
-      await worker.terminate();
-      return r;
-    },
-  };
 }
 
 function memKb(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number {
