@@ -319,10 +319,11 @@ export class Simulation {
       node.incoming!.set(chunk.data, chunk.offset);
     }
     for (const m of rd.messages) this.send(node, m);
+    const sync = mustSync(rd, node.disk.hardState);
     const inc = node.incarnation;
     const finish = (): void => {
       if (node.incarnation !== inc || node.core === null) return;
-      this.persist(node, rd);
+      this.persist(node, rd, sync);
       for (const m of rd.messagesAfterPersist) this.send(node, m);
       if (rd.snapshot !== null) {
         this.trace(`${node.id} installs snapshot ${rd.snapshot.index}/${rd.snapshot.term}`);
@@ -340,11 +341,11 @@ export class Simulation {
     };
     // As the runtime does: a commit-only hard state is kept in memory until the next sync (lost in a crash).
     if (rd.hardState !== null) node.latestHard = { ...rd.hardState };
-    if (mustSync(rd, node.disk.hardState)) this.at(this.now + this.rng.int(0, 3), finish);
+    if (sync) this.at(this.now + this.rng.int(0, 3), finish);
     else finish();
   }
 
-  private persist(node: SimNode, rd: Ready): void {
+  private persist(node: SimNode, rd: Ready, sync: boolean): void {
     const disk = node.disk;
     if (rd.snapshot !== null) {
       const meta = rd.snapshot;
@@ -358,7 +359,7 @@ export class Simulation {
       const first = rd.entries[0].index;
       disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
     }
-    if (mustSync(rd, disk.hardState)) disk.hardState = { ...node.latestHard };
+    if (sync) disk.hardState = { ...node.latestHard };
   }
 
   /** Every node snapshots at multiples of the threshold, so replica states can be compared there. */
