@@ -9,24 +9,29 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: all dependencies, then `npm run build` (tsc -p tsconfig.build.json -> dist/)
+# ---- build: all dependencies, then `npm run build` (tsc -b: each package into its dist/, then the app)
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+COPY libs/raft/package.json ./libs/raft/
+COPY libs/raft-cluster/package.json ./libs/raft-cluster/
 # tsc needs no install scripts (they only fetch or build native helpers of dev tools).
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.base.json tsconfig.build.json ./
 COPY libs ./libs
 COPY apps ./apps
+COPY tools ./tools
 RUN npm run build
 
-# ---- production dependencies only
+# ---- production dependencies only; node_modules/@raft-cqrs/* are the workspace links to libs/*
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY libs/raft/package.json ./libs/raft/
+COPY libs/raft-cluster/package.json ./libs/raft-cluster/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# ---- runtime
+# ---- runtime: the two packages as npm would install them (package.json, dist/, ui/) and the compiled app
 FROM ${NODE_IMAGE} AS runtime
 ARG APP=order
 ENV NODE_ENV=production \
@@ -36,20 +41,15 @@ ENV NODE_ENV=production \
     DATA_DIR=/data
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /src/dist/libs ./dist/libs
-COPY --from=build /src/dist/apps/${APP} ./dist/apps/${APP}
-# The page: the apps look for public/ next to their compiled src/ or under the working directory.
+COPY --from=prod-deps /app/package.json ./
+COPY libs/raft/package.json ./libs/raft/
+COPY --from=build /src/libs/raft/dist ./libs/raft/dist
+COPY libs/raft-cluster/package.json ./libs/raft-cluster/
+COPY --from=build /src/libs/raft-cluster/dist ./libs/raft-cluster/dist
+COPY libs/raft-cluster/ui ./libs/raft-cluster/ui
+COPY --from=build /src/apps/${APP}/dist ./apps/${APP}/dist
 COPY apps/${APP}/public ./apps/${APP}/public
-COPY apps/${APP}/public ./dist/apps/${APP}/public
-# The module's cluster view, read next to the compiled library.
-COPY libs/raft-cluster/ui ./dist/libs/raft-cluster/ui
-# tsc keeps the path aliases of tsconfig.json ("@raft-cqrs/raft", "@raft-cqrs/raft/*",
-# "@raft-cqrs/raft-cluster") as they are in the emitted require() calls; these links make Node resolve
-# them to the compiled libraries.
-RUN mkdir -p node_modules/@raft-cqrs \
- && ln -s ../../dist/libs/raft/src node_modules/@raft-cqrs/raft \
- && ln -s ../../dist/libs/raft-cluster/src node_modules/@raft-cqrs/raft-cluster \
- && test -f "dist/apps/${APP}/src/main.js" \
+RUN test -f "apps/${APP}/dist/main.js" \
  && mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
@@ -58,4 +58,4 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
   CMD node -e "require('http').get('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/ready',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
 # SIGTERM: the node hands leadership over and flushes its storage before it exits.
 STOPSIGNAL SIGTERM
-CMD ["sh", "-c", "exec node dist/apps/${APP}/src/main.js"]
+CMD ["sh", "-c", "exec node apps/${APP}/dist/main.js"]

@@ -12,17 +12,21 @@ module.exports = {
   // about half the CPU, and health probes then take 1-3 s (its bound is 1 s). `npm run test:faults` runs it.
   testPathIgnorePatterns: [
     '/node_modules/',
-    '<rootDir>/dist/',
+    '<rootDir>/(libs|apps)/[^/]+/dist/',
+    '<rootDir>/tools/dist/',
     '<rootDir>/data/',
     ...(process.env.RAFT_FAULTS === '1' ? [] : ['<rootDir>/test/chaos/overload.spec.ts']),
   ],
-  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/data/'],
-  watchPathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/data/', '<rootDir>/coverage/'],
+  modulePathIgnorePatterns: ['<rootDir>/(libs|apps)/[^/]+/dist/', '<rootDir>/tools/dist/', '<rootDir>/data/'],
+  watchPathIgnorePatterns: ['<rootDir>/(libs|apps)/[^/]+/dist/', '<rootDir>/tools/dist/', '<rootDir>/data/', '<rootDir>/coverage/'],
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // The packages by name, from their sources (no build needed), and only their published entry points:
+  // a test that imports anything else fails as a user's import would.
   moduleNameMapper: {
     '^@raft-cqrs/raft$': '<rootDir>/libs/raft/src/index',
-    '^@raft-cqrs/raft/(.*)$': '<rootDir>/libs/raft/src/$1',
+    '^@raft-cqrs/raft/(storage|transport|testing)$': '<rootDir>/libs/raft/src/$1/index',
     '^@raft-cqrs/raft-cluster$': '<rootDir>/libs/raft-cluster/src/index',
+    '^@raft-cqrs/raft-cluster/(testing|groups)$': '<rootDir>/libs/raft-cluster/src/$1/index',
   },
   transform: {
     '^.+\\.ts$': [

@@ -18,8 +18,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Entry } from '../libs/raft/src/core/types';
-import { FileStorage } from '../libs/raft/src/storage';
+import type { Entry } from '@raft-cqrs/raft';
+import { FileStorage } from '@raft-cqrs/raft/storage';
 
 const args = process.argv.slice(2);
 function arg(name: string, def: string): string {

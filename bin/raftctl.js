@@ -2,7 +2,7 @@
 // Runs the compiled CLI when built (npm run build), else the TypeScript source through @swc-node/register.
 const path = require('node:path');
 const fs = require('node:fs');
-const compiled = path.join(__dirname, '..', 'dist', 'tools', 'raftctl.js');
+const compiled = path.join(__dirname, '..', 'tools', 'dist', 'raftctl.js');
 if (fs.existsSync(compiled)) {
   require(compiled);
 } else {

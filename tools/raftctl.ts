@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import type { ClusterStatus } from '../libs/raft-cluster/src/raft-cluster.service';
+import type { ClusterStatus } from '@raft-cqrs/raft-cluster';
 
 /**
  * raftctl: talks to the cluster endpoints of any node.

@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Rng } from '../../libs/raft/src/testing/rng';
+import { Rng } from '@raft-cqrs/raft/testing';
 import { buildApps } from './build';
 import { checkChat, checkDigests, checkLinearizable, checkNoCrash, checkOrders, checkStreams, status, Verdict, waitConverged } from './checks';
 import { call, defaultAgent, json, sleep } from './http';

@@ -3,7 +3,7 @@
  * Each verdict has a name, ok or not, and the evidence; none is decided by anything but what the
  * nodes answered and what the clients recorded.
  */
-import { checkLinearizability } from '../../libs/raft/src/testing/linearizability';
+import { checkLinearizability } from '@raft-cqrs/raft/testing';
 import { call, json, sleep } from './http';
 import type { Op } from './history';
 import type { Nodes, NodeProc } from './nodes';

@@ -6,7 +6,7 @@
  * same products and orders on every node, the same commit index (no bad request reached the log).
  */
 import fc from 'fast-check';
-import { signPeerRequest } from '../../libs/raft/src/transport/auth';
+import { signPeerRequest } from '@raft-cqrs/raft/transport';
 import { ProcessCluster } from '../support/process-cluster';
 import { Answer, call, json } from './http';
 

@@ -7,7 +7,7 @@
  * Each fault is applied, held for its duration, then healed completely (iptables flushed, proxies
  * back to no fault, paused processes continued, killed processes restarted) before a quiet gap.
  */
-import { Rng } from '../../libs/raft/src/testing/rng';
+import { Rng } from '@raft-cqrs/raft/testing';
 import { call, json, sleep } from './http';
 import type { Clock, Fault, FaultKind } from './history';
 import type { Hosts } from './hosts';

@@ -1,5 +1,5 @@
 /** The product model the chaos run judges stock histories with: it accepts what the app may do and refuses what it must not. */
-import { checkLinearizability } from '../../libs/raft/src/testing/linearizability';
+import { checkLinearizability } from '@raft-cqrs/raft/testing';
 import type { Op } from './history';
 import { productModel, toCheckerHistory } from './order-model';
 

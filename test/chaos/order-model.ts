@@ -12,7 +12,7 @@
  *  - read            { stock, reserved } as they are; `not_found` iff absent.
  * An operation with an unknown outcome (output undefined) may apply or not: the checker tries both.
  */
-import type { Model, Operation, StepResult } from '../../libs/raft/src/testing/linearizability';
+import type { Model, Operation, StepResult } from '@raft-cqrs/raft/testing';
 import type { Op } from './history';
 
 export interface ProductInput {

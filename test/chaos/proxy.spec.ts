@@ -1,6 +1,6 @@
 /** The chaos proxy delays and jitters a TCP stream without ever reordering or losing its bytes. */
 import * as net from 'node:net';
-import { Rng } from '../../libs/raft/src/testing/rng';
+import { Rng } from '@raft-cqrs/raft/testing';
 import { FaultProxy, LinkFault } from './proxy';
 
 async function listen(server: net.Server): Promise<number> {

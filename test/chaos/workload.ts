@@ -15,7 +15,7 @@
  * Many products, a few active at a time (a window of `windowMs`), keep every product's history to a
  * few hundred operations so the linearizability search stays cheap.
  */
-import { Rng } from '../../libs/raft/src/testing/rng';
+import { Rng } from '@raft-cqrs/raft/testing';
 import { atMost, call, json, sleep } from './http';
 import type { Clock, Op, OpKind, ProductState } from './history';
 import type { Nodes } from './nodes';

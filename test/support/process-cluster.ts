@@ -4,13 +4,15 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { ClusterStatus } from '../../libs/raft-cluster/src/raft-cluster.service';
+import type { ClusterStatus } from '@raft-cqrs/raft-cluster';
 
 /** A cluster of real node processes on loopback, for end-to-end tests and benchmarks. */
 export interface ProcessClusterOptions {
   size: number;
-  /** Entry file (TypeScript, run through @swc-node/register). */
+  /** Entry file: TypeScript runs through @swc-node/register, JavaScript with plain `node`. */
   entry: string;
+  /** Working directory of the nodes (default: the repository). */
+  cwd?: string;
   secret?: string;
   env?: Record<string, string>;
 }
@@ -138,7 +140,8 @@ export class ProcessCluster {
       ...(this.opts.env ?? {}),
       ...(opts.env ?? {}),
     } as Record<string, string>;
-    const proc = spawn(process.execPath, ['-r', '@swc-node/register', this.opts.entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = this.opts.entry.endsWith('.ts') ? ['-r', '@swc-node/register', this.opts.entry] : [this.opts.entry];
+    const proc = spawn(process.execPath, args, { cwd: this.opts.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (chunk: Buffer): void => {
       m.output.push(chunk.toString('utf8'));
       if (m.output.length > 2000) m.output.splice(0, m.output.length - 2000);

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { RAFT_GROUP_HOST_OPTIONS, RaftClusterModule, RaftGroupHost } from '@raft-cqrs/raft-cluster';
+import { RaftClusterModule } from '@raft-cqrs/raft-cluster';
+import { RAFT_GROUP_HOST_OPTIONS, RaftGroupHost } from '@raft-cqrs/raft-cluster/groups';
 import type { RaftEnvOptions } from '@raft-cqrs/raft-cluster';
 import { ChatV1Controller } from './api-v1/chat-v1.controller';
 import { ChatV2Controller } from './api-v2/chat-v2.controller';

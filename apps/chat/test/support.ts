@@ -1,4 +1,4 @@
-import { ApplyContextImpl, runInApplyContext } from '@raft-cqrs/raft-cluster';
+import { runInApplyContext, testApplyContext } from '@raft-cqrs/raft-cluster/testing';
 import { ChatMessage } from '../src/domain/chat-message';
 import { MessageLog, MessageLogLimits } from '../src/domain/message-log';
 import { PostMessageCommand, PostMessageResult } from '../src/post-message/post-message.command';
@@ -15,7 +15,7 @@ export function message(index: number, extra: Partial<ChatMessage> = {}): ChatMe
 
 /** Applies `command` as entry `index` would be applied by the bridge. */
 export function applyPost(handler: PostMessageHandler, index: number, command: PostMessageCommand, ts = 1_700_000_000_000 + index): Promise<PostMessageResult> {
-  return runInApplyContext(new ApplyContextImpl(index, 1, ts, `req-${index}`, `seed-${index}`), () => handler.execute(command));
+  return runInApplyContext(testApplyContext(index, { timestamp: ts }), () => handler.execute(command));
 }
 
 export function post(sender: string, payload: string, msgId: string | null = null): PostMessageCommand {

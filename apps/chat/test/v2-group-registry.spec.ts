@@ -1,6 +1,8 @@
 import { HttpException } from '@nestjs/common';
 import type { CommandBus } from '@nestjs/cqrs';
-import { ApplyContextImpl, RaftClusterService, RaftGroup, RaftGroupHost, RaftGroupSpec, runInApplyContext } from '@raft-cqrs/raft-cluster';
+import { RaftClusterService } from '@raft-cqrs/raft-cluster';
+import { RaftGroup, RaftGroupHost, RaftGroupSpec } from '@raft-cqrs/raft-cluster/groups';
+import { runInApplyContext, testApplyContext } from '@raft-cqrs/raft-cluster/testing';
 import { DEFAULT_CHAT_OPTIONS } from '../src/chat.options';
 import { ChatGroupsService } from '../src/groups/chat-groups.service';
 import { CreateGroupCommand, CreateGroupResult } from '../src/groups/create-group.command';
@@ -11,7 +13,7 @@ import { groupsEnv } from '../src/groups/groups.options';
 const MEMBERS = { n1: 'http://127.0.0.1:3101', n2: 'http://127.0.0.1:3102', n3: 'http://127.0.0.1:3103' };
 
 function apply(handler: CreateGroupHandler, index: number, command: CreateGroupCommand): Promise<CreateGroupResult> {
-  return runInApplyContext(new ApplyContextImpl(index, 1, 1_700_000_000_000 + index, `req-${index}`, `seed-${index}`), () => handler.execute(command));
+  return runInApplyContext(testApplyContext(index, { timestamp: 1_700_000_000_000 + index }), () => handler.execute(command));
 }
 
 /** Records what the service asks the host to open, as RaftGroupHost.open would (idempotent). */

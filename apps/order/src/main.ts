@@ -6,12 +6,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { raftEnv } from '@raft-cqrs/raft-cluster';
 import { orderAppModule } from './app.module';
 
-/**
- * The web page's folder: next to src/ when run from the sources, or apps/order/public under the
- * working directory when run from a build in dist/. The app runs without it (the API needs none).
- */
+/** The web page's folder, beside src/ and dist/. The app runs without it (the API needs none). */
 function publicDir(): string | undefined {
-  return [path.resolve(__dirname, '..', 'public'), path.resolve(process.cwd(), 'apps', 'order', 'public')].find((dir) => existsSync(dir));
+  const dir = path.resolve(__dirname, '..', 'public');
+  return existsSync(dir) ? dir : undefined;
 }
 
 /** One node of the order app, configured by the SPEC's environment variables (NODE_ID, PORT, MEMBERS, ...). */

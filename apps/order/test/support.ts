@@ -1,12 +1,12 @@
 import { HttpException } from '@nestjs/common';
-import { ApplyContextImpl, runInApplyContext } from '@raft-cqrs/raft-cluster';
+import { TEST_EPOCH_MS, TestReplica } from '@raft-cqrs/raft-cluster/testing';
 import { OrderStore } from '../src/domain/order.store';
 import { ProductStore } from '../src/domain/product.store';
 import { CancelOrderHandler } from '../src/orders/cancel-order/cancel-order.handler';
 import { CreateOrderHandler } from '../src/orders/create-order/create-order.handler';
 import { SetStockHandler } from '../src/products/set-stock/set-stock.handler';
 
-export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
+export const T0 = TEST_EPOCH_MS;
 
 /**
  * One replica's state and command handlers, applied the way the bridge does: each command inside
@@ -18,12 +18,11 @@ export class Replica {
   readonly setStock = new SetStockHandler(this.products);
   readonly createOrder = new CreateOrderHandler(this.products, this.orders);
   readonly cancelOrder = new CancelOrderHandler(this.products, this.orders);
-  private index = 0;
+  private readonly log = new TestReplica();
 
   /** Applies the next log entry; `seed` stands for what the leader fixed at proposal. */
-  apply<T>(fn: (r: this) => Promise<T>, seed = `seed-${this.index + 1}`): Promise<T> {
-    this.index++;
-    return runInApplyContext(new ApplyContextImpl(this.index, 1, T0 + this.index * 1000, `req-${this.index}`, seed), () => fn(this));
+  apply<T>(fn: (r: this) => Promise<T>, seed?: string): Promise<T> {
+    return this.log.apply(() => fn(this), { seed });
   }
 
   snapshot(): unknown {

@@ -9,12 +9,12 @@ import {
   RaftClusterModule,
   RaftClusterModuleOptions,
   RaftClusterService,
-  RaftCqrsBridge,
   Replicated,
   ReplicatedEvent,
   ReplicatedState,
   requireApplyContext,
 } from '../src';
+import { RaftCqrsBridge } from '../src/cqrs/raft-cqrs.bridge';
 import type { TestNode } from './support';
 
 /** A small bank: the CQRS bridge's test app. */

@@ -1,5 +1,6 @@
 import { EntryType, type Entry } from '@raft-cqrs/raft';
-import { CqrsStateMachine, InMemoryStore, Replicated, requireApplyContext } from '../src';
+import { InMemoryStore, Replicated, requireApplyContext } from '../src';
+import { CqrsStateMachine } from '../src/cqrs/cqrs-state-machine';
 import { encodeEnvelope, requestHash } from '../src/cqrs/envelope';
 
 @Replicated('unit.add')

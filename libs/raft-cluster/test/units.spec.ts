@@ -1,6 +1,8 @@
 import { HttpException, LoggerService } from '@nestjs/common';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
-import { ClusterHttpError, RaftClusterLogger, RaftClusterMetrics, RaftHealthIndicator, toClusterHttpError } from '../src';
+import { ClusterHttpError, RaftClusterMetrics, RaftHealthIndicator } from '../src';
+import { toClusterHttpError } from '../src/raft-cluster.errors';
+import { RaftClusterLogger } from '../src/raft-cluster.logger';
 import { PeerDirectory, PeerTransport } from '../src/internal/peer-directory';
 import type { RaftClusterService, Readiness } from '../src';
 

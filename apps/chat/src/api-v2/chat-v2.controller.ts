@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { currentRequestContext } from '@raft-cqrs/raft-cluster';
+import { currentRequestContext } from '@raft-cqrs/raft-cluster/groups';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChatMessage } from '../domain/chat-message';
 import { BadFieldException } from '../http/bad-field.exception';

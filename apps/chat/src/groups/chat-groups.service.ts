@@ -1,6 +1,7 @@
 import { HttpException, Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
-import { RaftClusterService, RaftGroupHost } from '@raft-cqrs/raft-cluster';
+import { RaftClusterService } from '@raft-cqrs/raft-cluster';
+import { RaftGroupHost } from '@raft-cqrs/raft-cluster/groups';
 import { Subscription } from 'rxjs';
 import { CHAT_OPTIONS, ChatOptions } from '../chat.options';
 import { MessageStreamHub } from '../stream-messages/message-stream.hub';

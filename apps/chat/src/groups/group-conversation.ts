@@ -1,5 +1,5 @@
 import { NotLeaderError } from '@raft-cqrs/raft';
-import { FORWARDED_HEADER, RaftGroup, RaftGroupStatus, RelayedAnswer } from '@raft-cqrs/raft-cluster';
+import { FORWARDED_HEADER, RaftGroup, RaftGroupStatus, RelayedAnswer } from '@raft-cqrs/raft-cluster/groups';
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ConversationSummary } from '../conversation/conversation.service';

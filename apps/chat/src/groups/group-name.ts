@@ -1,4 +1,4 @@
-import { isRaftGroupName } from '@raft-cqrs/raft-cluster';
+import { isRaftGroupName } from '@raft-cqrs/raft-cluster/groups';
 import { BadFieldException } from '../http/bad-field.exception';
 
 /** A conversation group's name from the path: 1-64 characters of `[A-Za-z0-9._-]` (not `.` or `..`), or a 400. */

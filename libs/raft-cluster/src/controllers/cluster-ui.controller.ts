@@ -12,15 +12,14 @@ const FILES: Record<string, string> = {
 /**
  * The module's own cluster view (`/cluster/ui/cluster.js` and its stylesheet), fed by
  * `GET /cluster/stream`: every app's page includes it instead of keeping a copy. Read once, from
- * `libs/raft-cluster/ui` next to the sources or the compiled library.
+ * the package's `ui/` folder, beside `src/` and `dist/`.
  */
 @Controller('cluster/ui')
 export class ClusterUiController {
   private readonly files = new Map<string, Buffer>();
 
   constructor() {
-    const dir = [path.resolve(__dirname, '..', '..', 'ui'), path.resolve(process.cwd(), 'libs', 'raft-cluster', 'ui')].find((d) => existsSync(d));
-    if (dir === undefined) return;
+    const dir = path.resolve(__dirname, '..', '..', 'ui');
     for (const name of Object.keys(FILES)) {
       const file = path.join(dir, name);
       if (existsSync(file)) this.files.set(name, readFileSync(file));

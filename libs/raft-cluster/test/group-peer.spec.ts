@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Message } from '@raft-cqrs/raft';
 import { createPeerRequestHandler, HttpTransport, mountPeerHandler, PeerRequestHandler, signPeerRequest } from '@raft-cqrs/raft/transport';
-import { createGroupPeerDispatcher, groupPeerUrl, groupSecret } from '@raft-cqrs/raft-cluster';
+import { createGroupPeerDispatcher, groupPeerUrl, groupSecret } from '../src/groups/group-peer';
 
 /**
  * The groups' peer channel (libs/raft-cluster/src/groups): a group's transport sends to
