@@ -1,11 +1,18 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (npm run build), else the TypeScript source through @swc-node/register.
+// Runs the TypeScript source through @swc-node/register where the dev tools are installed (so it is never
+// a stale build), else the compiled CLI (npm run build).
 const path = require('node:path');
 const fs = require('node:fs');
-const compiled = path.join(__dirname, '..', 'tools', 'dist', 'raftctl.js');
-if (fs.existsSync(compiled)) {
-  require(compiled);
+const source = path.join(__dirname, '..', 'tools', 'raftctl.ts');
+let register = null;
+try {
+  register = require.resolve('@swc-node/register');
+} catch {
+  // production install: no dev tools
+}
+if (register !== null && fs.existsSync(source)) {
+  require(register);
+  require(source);
 } else {
-  require('@swc-node/register');
-  require(path.join(__dirname, '..', 'tools', 'raftctl.ts'));
+  require(path.join(__dirname, '..', 'tools', 'dist', 'raftctl.js'));
 }

@@ -3,10 +3,14 @@ import type { ClusterStatus } from '@raft-cqrs/raft-cluster';
 
 /**
  * raftctl: talks to the cluster endpoints of any node.
- *   raftctl status|members|add <id> <url>|remove <id>|transfer [to]|watch   [--url http://host:port]
- * The cluster endpoints take no credentials (SPEC section 3), so no secret is ever sent.
+ *   raftctl status|members|add <id> <url>|remove <id>|transfer [to]|watch   [--url http://host:port] [--token T]
+ * Membership and transfer (and reads, on a cluster with protectReads) need the admin token: --token, else
+ * RAFT_ADMIN_TOKEN, else CLUSTER_SECRET (the module's default token). It is sent as a bearer token only.
  */
 type Status = ClusterStatus;
+
+/** The admin token, set once from the command line or the environment. */
+let adminToken: string | undefined;
 
 function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -16,7 +20,10 @@ function call(base: string, method: string, path: string, body?: unknown): Promi
       {
         method,
         timeout: 3000,
-        headers: payload !== undefined ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(adminToken !== undefined ? { authorization: `Bearer ${adminToken}` } : {}),
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -66,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
     return v;
   };
   const base = opt('url') ?? process.env.RAFT_URL ?? 'http://127.0.0.1:3001';
+  adminToken = [opt('token'), process.env.RAFT_ADMIN_TOKEN, process.env.CLUSTER_SECRET].find((t) => t !== undefined && t !== '');
   const [cmd, ...args] = argv;
   const print = (r: { status: number; body: string }): number => {
     console.log(r.body === '' ? `HTTP ${r.status}` : r.body);
@@ -108,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   }
-  console.error('usage: raftctl status | members | add <id> <url> | remove <id> | transfer [to] | watch [--once]   [--url http://host:port]');
+  console.error('usage: raftctl status | members | add <id> <url> | remove <id> | transfer [to] | watch [--once]   [--url http://host:port] [--token T]   (token: --token, RAFT_ADMIN_TOKEN or CLUSTER_SECRET)');
   return 2;
 }
 

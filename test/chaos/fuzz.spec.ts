@@ -13,6 +13,7 @@ import { Answer, call, json } from './http';
 jest.setTimeout(180_000);
 
 const SECRET = 'fuzz-secret-0123456789';
+const ADMIN = { authorization: `Bearer ${SECRET}` };
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const TIMING = { ELECTION_TIMEOUT_MS: '1000-2000', HEARTBEAT_MS: '100' };
 
@@ -250,9 +251,9 @@ describe('order endpoints refuse bad input', () => {
     await fc.assert(
       fc.asyncProperty(anyNode, kinds, async (n, c) => {
         let a: Answer;
-        if (c.k === 'add') a = await call(`${orderUrls[n]}/cluster/members`, { method: 'POST', body: JSON.stringify(c.body) });
-        else if (c.k === 'transfer') a = await call(`${orderUrls[n]}/cluster/leadership-transfer`, { method: 'POST', body: JSON.stringify(c.body) });
-        else a = await call(`${orderUrls[n]}/cluster/members/${encodeURIComponent(String(c.body))}`, { method: 'DELETE' });
+        if (c.k === 'add') a = await call(`${orderUrls[n]}/cluster/members`, { method: 'POST', headers: ADMIN, body: JSON.stringify(c.body) });
+        else if (c.k === 'transfer') a = await call(`${orderUrls[n]}/cluster/leadership-transfer`, { method: 'POST', headers: ADMIN, body: JSON.stringify(c.body) });
+        else a = await call(`${orderUrls[n]}/cluster/members/${encodeURIComponent(String(c.body))}`, { method: 'DELETE', headers: ADMIN });
         expectClientError(a, `${c.k} ${JSON.stringify(c.body).slice(0, 120)}`, [400]);
       }),
       { numRuns: RUNS },

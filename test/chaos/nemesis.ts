@@ -275,7 +275,7 @@ export class Nemesis {
       const refusals: string[] = [];
       for (let attempt = 1; attempt <= 3; attempt++) {
         const started = this.clock.now();
-        const a = await call(`${this.nodes.clientUrl(app, attempt)}/cluster/leadership-transfer`, { method: 'POST', body: {}, timeoutMs: 5000 });
+        const a = await call(`${this.nodes.clientUrl(app, attempt)}/cluster/leadership-transfer`, { method: 'POST', body: {}, headers: this.nodes.adminHeaders(), timeoutMs: 5000 });
         const took = Math.round(this.clock.now() - started);
         const body = json(a);
         if (a.status === 200) {
@@ -295,7 +295,7 @@ export class Nemesis {
     const id = n.id;
     let removed = false;
     for (let attempt = 0; attempt < 10 && !removed; attempt++) {
-      const a = await call(`${this.nodes.clientUrl('order', leader)}/cluster/members/${id}`, { method: 'DELETE', timeoutMs: 3000 });
+      const a = await call(`${this.nodes.clientUrl('order', leader)}/cluster/members/${id}`, { method: 'DELETE', headers: this.nodes.adminHeaders(), timeoutMs: 3000 });
       if (a.status === 200) removed = true;
       else {
         if (attempt === 9) fault.problems.push(`DELETE /cluster/members/${id} answered ${a.status || a.error} ${a.body.slice(0, 200)}`);

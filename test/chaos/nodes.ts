@@ -66,6 +66,11 @@ export class Nodes {
       }
     }
   }
+  /** The admin credential of membership and transfer requests: the cluster secret (no ADMIN_TOKEN is set). */
+  adminHeaders(): Record<string, string> {
+    return { authorization: `Bearer ${this.secret}` };
+  }
+
 
   node(app: AppKind, host: number): NodeProc {
     const n = this.all.find((x) => x.app === app && x.host === host);

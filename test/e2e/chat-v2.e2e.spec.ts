@@ -10,6 +10,8 @@ jest.setTimeout(120_000);
 
 const ENTRY = 'apps/chat/src/main.ts';
 const SECRET = 'chat-v2-e2e-secret-not-for-production';
+const ADMIN_TOKEN = 'chat-v2-e2e-admin-token';
+const ADMIN = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const NODES = ['node1', 'node2', 'node3'];
 const A = 'alpha';
 const B = 'beta.team-2';
@@ -155,7 +157,7 @@ describe('chat API v2: one Raft group per conversation group, on 3 real processe
   const sentB: string[] = [];
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: SECRET });
+    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: SECRET, env: { ADMIN_TOKEN } });
     cluster.startAll();
     try {
       await cluster.waitForLeader(40_000);
@@ -222,7 +224,7 @@ describe('chat API v2: one Raft group per conversation group, on 3 real processe
       // flux (a 503 / 409 answer), as a client would.
       const via = NODES.find((id) => id !== leaderA && id !== to)!;
       leaderB = await waitFor('B led by another node than A', async () => {
-        const r = await request(groupUrl(cluster, via, B, '/leadership-transfer'), { method: 'POST', body: { to }, timeoutMs: 10_000 });
+        const r = await request(groupUrl(cluster, via, B, '/leadership-transfer'), { method: 'POST', headers: ADMIN, body: { to }, timeoutMs: 10_000 });
         if (r.status !== 200) throw new Error(`transfer answered ${r.status} ${r.body}`);
         expect(r.json()).toMatchObject({ group: B, leaderId: to });
         const now = await groupLeader(cluster, B);
@@ -276,11 +278,23 @@ describe('chat API v2: one Raft group per conversation group, on 3 real processe
     await groupLeader(cluster, B);
   });
 
+  it('answers 401 to the v2 membership and transfer routes without ADMIN_TOKEN (the cluster secret is not it)', async () => {
+    const via = NODES[0];
+    for (const headers of [{}, { authorization: `Bearer ${SECRET}` }] as Record<string, string>[]) {
+      const answers = [
+        await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', headers, body: { ID: 'node9', RaftAddr: 'http://127.0.0.1:9' } }),
+        await request(groupUrl(cluster, via, B, `/nodes/${NODES[1]}`), { method: 'DELETE', headers }),
+        await request(groupUrl(cluster, via, B, '/leadership-transfer'), { method: 'POST', headers, body: {} }),
+      ];
+      expect(answers.map((a) => a.status)).toEqual([401, 401, 401]);
+    }
+  });
+
   it('removes a member from one group only and adds it back with /join', async () => {
     const leaderB = await groupLeader(cluster, B);
     const out = NODES.find((id) => id !== leaderB)!;
     const via = NODES.find((id) => id !== leaderB && id !== out)!;
-    const removed = await request(groupUrl(cluster, via, B, `/nodes/${out}`), { method: 'DELETE', timeoutMs: 15_000 });
+    const removed = await request(groupUrl(cluster, via, B, `/nodes/${out}`), { method: 'DELETE', headers: ADMIN, timeoutMs: 15_000 });
     expect(removed.status).toBe(200);
     expect(removed.json()).toMatchObject({ group: B, id: out, removed: true });
     await waitFor(`${out} out of ${B}`, async () => !(await groupStatus(cluster, leaderB, B)).members.some((m) => m.id === out));
@@ -293,13 +307,13 @@ describe('chat API v2: one Raft group per conversation group, on 3 real processe
       sentB.push(msgId);
     }
 
-    const badJoin = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', body: { ID: out, RaftAddr: 'not a url' } });
+    const badJoin = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', headers: ADMIN, body: { ID: out, RaftAddr: 'not a url' } });
     expect(badJoin.status).toBe(400);
-    const joined = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', body: { ID: out, RaftAddr: cluster.url(out) }, timeoutMs: 15_000 });
+    const joined = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', headers: ADMIN, body: { ID: out, RaftAddr: cluster.url(out) }, timeoutMs: 15_000 });
     expect(joined.status).toBe(201);
     expect(joined.json()).toMatchObject({ group: B, id: out, added: true });
     await waitFor(`${out} a voter of ${B} again`, async () => (await groupStatus(cluster, leaderB, B)).members.some((m) => m.id === out && m.voter));
-    const again = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', body: { ID: out, RaftAddr: cluster.url(out) }, timeoutMs: 15_000 });
+    const again = await request(groupUrl(cluster, via, B, '/join'), { method: 'POST', headers: ADMIN, body: { ID: out, RaftAddr: cluster.url(out) }, timeoutMs: 15_000 });
     expect(again.status).toBe(200);
     const b = await sameStreamEverywhere(cluster, B, sentB);
     expect(b.map((e) => e.message.msg_id)).toEqual(sentB);

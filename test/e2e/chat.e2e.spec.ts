@@ -10,6 +10,8 @@ jest.setTimeout(120_000);
 
 const ENTRY = 'apps/chat/src/main.ts';
 const SECRET = 'chat-e2e-secret-not-for-production';
+/** Membership routes take the cluster secret as admin token when ADMIN_TOKEN is unset. */
+const ADMIN = { authorization: `Bearer ${SECRET}` };
 const NODES = ['node1', 'node2', 'node3'];
 
 interface Message {
@@ -293,6 +295,27 @@ describe('the chat app on a 3-node cluster of real processes', () => {
     expect(summary(back).slice(0, seen.length)).toEqual(summary(seen));
   });
 
+  it('answers 401 to /join, /leave and /nodes/:id without the admin token, on leader and follower, and changes nothing', async () => {
+    const { leaderId } = await cluster.waitForLeader();
+    const follower = NODES.find((id) => id !== leaderId)!;
+    const before = (await cluster.status(leaderId)).members.map((m) => m.id);
+    for (const on of [leaderId, follower]) {
+      for (const headers of [{}, { authorization: 'Bearer wrong-token-for-this-cluster' }] as Record<string, string>[]) {
+        const answers = [
+          await request(`${cluster.url(on)}/join`, { method: 'POST', headers, body: { ID: 'node9', RaftAddr: 'http://127.0.0.1:9' } }),
+          await request(`${cluster.url(on)}/leave`, { method: 'POST', headers }),
+          await request(`${cluster.url(on)}/nodes/${NODES.find((id) => id !== on)}`, { method: 'DELETE', headers }),
+        ];
+        expect(answers.map((a) => [a.status, a.json<{ error: string }>().error])).toEqual([
+          [401, 'unauthorized'],
+          [401, 'unauthorized'],
+          [401, 'unauthorized'],
+        ]);
+      }
+    }
+    expect((await cluster.status(leaderId)).members.map((m) => m.id)).toEqual(before);
+  });
+
   it('adds and removes members through /join and /nodes/:id on followers, and reports them in /status', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const [f1, f2] = NODES.filter((id) => id !== leaderId);
@@ -300,18 +323,18 @@ describe('the chat app on a 3-node cluster of real processes', () => {
     expect(status.status).toBe(200);
     expect(status.json()).toMatchObject({ memberId: f1, leaderId, chat: { messages: 1367 } });
 
-    const bad = await request(`${cluster.url(f1)}/join`, { method: 'POST', body: { ID: 'node4', RaftAddr: 'not a url' } });
+    const bad = await request(`${cluster.url(f1)}/join`, { method: 'POST', headers: ADMIN, body: { ID: 'node4', RaftAddr: 'not a url' } });
     expect(bad.status).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', field: 'RaftAddr' });
 
     const node4 = await cluster.define('node4');
-    const joined = await request(`${cluster.url(f1)}/join`, { method: 'POST', body: { ID: 'node4', RaftAddr: node4.url }, timeoutMs: 10_000 });
+    const joined = await request(`${cluster.url(f1)}/join`, { method: 'POST', headers: ADMIN, body: { ID: 'node4', RaftAddr: node4.url }, timeoutMs: 10_000 });
     expect(joined.status).toBe(201);
     await waitFor('node4 in the configuration', async () => (await cluster.status(leaderId)).members.some((m) => m.id === 'node4'));
-    const again = await request(`${cluster.url(f2)}/join`, { method: 'POST', body: { ID: 'node4', RaftAddr: node4.url }, timeoutMs: 10_000 });
+    const again = await request(`${cluster.url(f2)}/join`, { method: 'POST', headers: ADMIN, body: { ID: 'node4', RaftAddr: node4.url }, timeoutMs: 10_000 });
     expect(again.status).toBe(200);
 
-    const removed = await request(`${cluster.url(f2)}/nodes/node4`, { method: 'DELETE', timeoutMs: 10_000 });
+    const removed = await request(`${cluster.url(f2)}/nodes/node4`, { method: 'DELETE', headers: ADMIN, timeoutMs: 10_000 });
     expect(removed.status).toBe(200);
     await waitFor('node4 gone', async () => !(await cluster.status(leaderId)).members.some((m) => m.id === 'node4'));
   });
@@ -319,7 +342,7 @@ describe('the chat app on a 3-node cluster of real processes', () => {
   it('lets a node leave the cluster with POST /leave', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const leaving = NODES.find((id) => id !== leaderId)!;
-    const r = await request(`${cluster.url(leaving)}/leave`, { method: 'POST', timeoutMs: 10_000 });
+    const r = await request(`${cluster.url(leaving)}/leave`, { method: 'POST', headers: ADMIN, timeoutMs: 10_000 });
     expect(r.status).toBe(200);
     await waitFor(`${leaving} gone`, async () => !(await cluster.status(leaderId)).members.some((m) => m.id === leaving));
     await cluster.kill(leaving);

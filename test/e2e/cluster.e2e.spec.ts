@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { ProcessCluster, request, waitFor } from '../support/process-cluster';
 
 /**
@@ -9,6 +9,7 @@ jest.setTimeout(120_000);
 
 const ENTRY = 'test/fixtures/kv-node/main.ts';
 const SECRET = 'e2e-secret-not-for-production';
+const ADMIN = { authorization: `Bearer ${SECRET}` };
 
 async function put(cluster: ProcessCluster, id: string, key: string, value: string): Promise<number> {
   const r = await request(`${cluster.url(id)}/kv/${key}`, { method: 'PUT', body: { value } });
@@ -91,6 +92,20 @@ describe('a 3-node cluster of real processes', () => {
     expect(JSON.parse(run('status')).leaderId).toBe(leaderId);
   });
 
+  it('raftctl changes leadership only with the admin token (--token, or RAFT_ADMIN_TOKEN)', async () => {
+    const { leaderId } = await cluster.waitForLeader();
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CLUSTER_SECRET' && k !== 'RAFT_ADMIN_TOKEN'));
+    const raftctl = (args: string[], extraEnv: Record<string, string> = {}): { status: number | null; stdout: string } =>
+      spawnSync(process.execPath, ['bin/raftctl.js', ...args, '--url', cluster.url(leaderId)], { encoding: 'utf8', timeout: 30_000, env: { ...env, ...extraEnv } });
+    const refused = raftctl(['transfer']);
+    expect([refused.status, JSON.parse(refused.stdout).error]).toEqual([1, 'unauthorized']);
+    expect((await cluster.waitForLeader()).leaderId).toBe(leaderId);
+    const moved = raftctl(['transfer'], { RAFT_ADMIN_TOKEN: SECRET });
+    expect([moved.status, JSON.parse(moved.stdout).previousLeaderId]).toEqual([0, leaderId]);
+    const back = raftctl(['transfer', leaderId, '--token', SECRET]);
+    expect(back.status).toBe(0);
+  });
+
   it('refuses peer requests without the secret and changes nothing', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const follower = ['node1', 'node2', 'node3'].find((id) => id !== leaderId)!;
@@ -152,7 +167,7 @@ describe('a 3-node cluster of real processes', () => {
   it('moves leadership on request', async () => {
     const { leaderId } = await cluster.waitForLeader();
     const to = ['node1', 'node2', 'node3'].find((id) => id !== leaderId)!;
-    const r = await request(`${cluster.url(leaderId)}/cluster/leadership-transfer`, { method: 'POST', body: { to } });
+    const r = await request(`${cluster.url(leaderId)}/cluster/leadership-transfer`, { method: 'POST', headers: ADMIN, body: { to } });
     expect(r.status).toBeLessThan(300);
     const after = await cluster.waitForLeader();
     expect(after.leaderId).toBe(to);
@@ -173,7 +188,7 @@ describe('a 3-node cluster of real processes', () => {
     );
     await waitFor('node4 to have the data', async () => (await request(`${cluster.url('node4')}/kv/k119`)).status === 200, 20_000);
     const victim = follower;
-    const del = await request(`${cluster.url(leaderId)}/cluster/members/${victim}`, { method: 'DELETE' });
+    const del = await request(`${cluster.url(leaderId)}/cluster/members/${victim}`, { method: 'DELETE', headers: ADMIN });
     expect(del.status).toBeLessThan(300);
     await waitFor(
       `${victim} to be gone`,

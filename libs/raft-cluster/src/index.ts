@@ -32,9 +32,11 @@ export { Replicated, ReplicatedEvent, ReplicatedState, Consistency, LeaderOnly }
 export type { ReadConsistency, LeaderOnlyMode, LeaderOnlyOptions } from './cqrs/decorators';
 export { currentApplyContext, requireApplyContext, isApplying } from './cqrs/apply-context';
 export type { RaftApplyContext } from './cqrs/apply-context';
-export { InMemoryStore } from './cqrs/replicated-store';
+export { InMemoryStore, ReplicatedStateWriteError } from './cqrs/replicated-store';
 export type { ReplicatedStateStore } from './cqrs/replicated-store';
 
+export { AdminOnly } from './admin/admin-only.decorator';
+export { RaftAdminGuard } from './admin/admin.guard';
 export { ClusterHttpError } from './raft-cluster.errors';
 export { ReplicatedCommandError } from './cqrs/error-codec';
 export { ClusterExceptionFilter } from './controllers/cluster-exception.filter';

@@ -12,6 +12,8 @@ export interface RaftEnvOptions {
   compactionThreshold?: number;
   dataDir: string;
   secret?: string;
+  /** ADMIN_TOKEN: bearer token of the membership and leadership endpoints (default: the secret). */
+  adminToken?: string;
   insecurePeers: boolean;
 }
 
@@ -82,6 +84,7 @@ export function raftEnv(env: NodeJS.ProcessEnv = process.env): RaftEnv {
       compactionThreshold: positiveInt(env, 'COMPACTION_THRESHOLD'),
       dataDir: env.DATA_DIR !== undefined && env.DATA_DIR !== '' ? env.DATA_DIR : `./data/${memberId}`,
       secret,
+      ...(env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== '' ? { adminToken: env.ADMIN_TOKEN } : {}),
       insecurePeers,
     },
   };

@@ -2,6 +2,7 @@
  * Options of {@link RaftClusterModule} and their validation. `validateRaftClusterOptions` is pure: it
  * never reads the environment, the disk or the network, and it never echoes the secret.
  */
+import type { CanActivate, Type } from '@nestjs/common';
 import { tickTiming } from '@raft-cqrs/raft';
 
 /** A member as given in `members`: `'id=url'` or `{ id, url }`. */
@@ -41,6 +42,20 @@ export interface RaftClusterModuleOptions {
   /** Run without a peer secret: every peer request is accepted. Tests and trusted networks only. */
   insecurePeers?: boolean;
   /**
+   * Bearer token of the endpoints that change membership or leadership (`Authorization: Bearer <token>`).
+   * Default: the cluster `secret`. Every member should use the same one (a follower checks it, then
+   * forwards to the leader with its own member proof).
+   */
+  adminToken?: string;
+  /**
+   * The app's own Nest guard for those endpoints, instead of the bearer token (a class, resolved from
+   * the app's providers or created by Nest, or an instance). Requests between members (a follower
+   * forwarding, a node joining) carry a proof made with the cluster secret and pass without it.
+   */
+  adminGuard?: Type<CanActivate> | CanActivate;
+  /** Also require the admin credential for `GET /cluster/status`, `/cluster/stream` and `/metrics`. Health stays open. Default false. */
+  protectReads?: boolean;
+  /**
    * Serve the peer endpoints (`/raft/*`) on a separate HTTP server on this port instead of the app's
    * server. Every member must then use the same `peerPort`: a peer is reached at the host of its member
    * URL on this port (member URLs stay the app URLs, used for forwarding and `leaderUrl`).
@@ -60,8 +75,17 @@ export interface RaftClusterModuleOptions {
   maxInFlightRequests?: number;
   /** Load shedding: once the oldest request in progress has waited this long (ms), new ones get 503. Default 1000. */
   maxQueueDelayMs?: number;
-  /** CQRS bridge: request ids remembered for exactly-once commands (oldest forgotten first). Default 10000. */
+  /**
+   * CQRS bridge: request ids remembered for exactly-once commands (oldest forgotten first): a command
+   * retried with the same key after more than this many other keyed commands may apply again. Default 10000.
+   */
   maxSessions?: number;
+  /**
+   * Request headers whose value makes a command idempotent (the first one present wins). Default
+   * `['idempotency-key']`. Tracing headers such as `x-request-id` are set by proxies and can repeat
+   * across different requests: add one only when every client sets it to a fresh value per operation.
+   */
+  idempotencyHeaders?: readonly string[];
   /** CQRS bridge: largest serialised command (or batch, or broadcast event) in bytes; beyond it 413. Default 1 MiB. */
   maxCommandBytes?: number;
   /** CQRS bridge: compare replica state digests after every index that is a multiple of this. Default `compactionThreshold`. */
@@ -84,6 +108,10 @@ export interface ResolvedRaftClusterOptions {
   dataDir: string;
   secret: string | null;
   insecurePeers: boolean;
+  /** The bearer token of admin endpoints (`adminToken`, else `secret`); null: none (insecure peers without a token). */
+  adminToken: string | null;
+  adminGuard: Type<CanActivate> | CanActivate | null;
+  protectReads: boolean;
   peerPort: number | null;
   peerHost: string;
   requestTimeoutMs: number;
@@ -93,6 +121,8 @@ export interface ResolvedRaftClusterOptions {
   maxInFlightRequests: number;
   maxQueueDelayMs: number;
   maxSessions: number;
+  /** Lower-case header names, in order of precedence. */
+  idempotencyHeaders: string[];
   maxCommandBytes: number;
   digestInterval: number;
   leaderOnlyMode: 'forward' | 'redirect' | 'reject';
@@ -118,6 +148,9 @@ const KNOWN_OPTIONS = new Set<string>([
   'dataDir',
   'secret',
   'insecurePeers',
+  'adminToken',
+  'adminGuard',
+  'protectReads',
   'peerPort',
   'peerHost',
   'requestTimeoutMs',
@@ -127,6 +160,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxInFlightRequests',
   'maxQueueDelayMs',
   'maxSessions',
+  'idempotencyHeaders',
   'maxCommandBytes',
   'digestInterval',
   'leaderOnlyMode',
@@ -361,6 +395,26 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     problems.push('option "secret" is required (the shared peer secret every member uses); set insecurePeers: true to run without one, on trusted networks or in tests only');
   }
 
+  let adminToken: string | null = secret;
+  if (given('adminToken')) {
+    if (typeof o.adminToken !== 'string' || o.adminToken.length < 8) {
+      problems.push(`option "adminToken" must be a string of at least 8 characters, got ${typeof o.adminToken === 'string' ? `one of ${o.adminToken.length}` : `a value of type ${typeof o.adminToken}`}`);
+    } else adminToken = o.adminToken;
+  }
+  let adminGuard: Type<CanActivate> | CanActivate | null = null;
+  if (given('adminGuard')) {
+    const g = o.adminGuard as unknown;
+    const isGuardClass = typeof g === 'function' && typeof (g as { prototype?: { canActivate?: unknown } }).prototype?.canActivate === 'function';
+    const isGuardInstance = typeof g === 'object' && g !== null && typeof (g as { canActivate?: unknown }).canActivate === 'function';
+    if (!isGuardClass && !isGuardInstance) problems.push(`option "adminGuard" must be a Nest guard (a class with canActivate, or an instance), got ${show(g)}`);
+    else adminGuard = g as Type<CanActivate> | CanActivate;
+  }
+  let protectReads = false;
+  if (given('protectReads')) {
+    if (typeof o.protectReads !== 'boolean') problems.push(`option "protectReads" must be a boolean, got ${show(o.protectReads)}`);
+    else protectReads = o.protectReads;
+  }
+
   let peerPort: number | null = null;
   if (given('peerPort')) {
     const p = o.peerPort;
@@ -408,6 +462,13 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
   const maxSessions = positiveIntOption('maxSessions', 10_000, 1);
   const maxCommandBytes = positiveIntOption('maxCommandBytes', 1024 * 1024, 256);
   const digestInterval = positiveIntOption('digestInterval', compactionThreshold, 1);
+  let idempotencyHeaders = ['idempotency-key'];
+  if (given('idempotencyHeaders')) {
+    const h = o.idempotencyHeaders as unknown;
+    if (!Array.isArray(h) || h.length === 0 || !h.every((x) => typeof x === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(x))) {
+      problems.push(`option "idempotencyHeaders" must be a non-empty array of header names such as ["idempotency-key"], got ${show(h)}`);
+    } else idempotencyHeaders = [...new Set((h as string[]).map((x) => x.toLowerCase()))];
+  }
   let leaderOnlyMode: 'forward' | 'redirect' | 'reject' = 'forward';
   if (given('leaderOnlyMode')) {
     if (o.leaderOnlyMode !== 'forward' && o.leaderOnlyMode !== 'redirect' && o.leaderOnlyMode !== 'reject') {
@@ -431,6 +492,9 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     dataDir: dataDir as string,
     secret,
     insecurePeers,
+    adminToken,
+    adminGuard,
+    protectReads,
     peerPort,
     peerHost,
     requestTimeoutMs,
@@ -440,6 +504,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     maxInFlightRequests,
     maxQueueDelayMs,
     maxSessions,
+    idempotencyHeaders,
     maxCommandBytes,
     digestInterval,
     leaderOnlyMode,

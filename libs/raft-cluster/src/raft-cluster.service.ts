@@ -15,6 +15,7 @@ import {
 import { FileStorage, MemoryStorage, RaftStorage } from '@raft-cqrs/raft/storage';
 import { createPeerRequestHandler, HttpTransport, mountPeerHandler, PeerRequestHandler } from '@raft-cqrs/raft/transport';
 import { Observable, Subject } from 'rxjs';
+import { memberProofHeaders } from './admin/member-proof';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from './internal/http-client';
 import { InstrumentedStorage } from './internal/instrumented-storage';
 import { AdmissionControl } from './internal/admission';
@@ -210,6 +211,9 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     if (o.secret !== null && o.secret.length < 16) {
       this.logger.warn(`the cluster secret is only ${o.secret.length} characters long: use at least 16 random characters (for example: openssl rand -hex 24)`);
     }
+    if (o.adminToken === null && o.adminGuard === null) {
+      this.logger.warn('no cluster secret and no adminToken: anyone who reaches this node can change membership and leadership (set adminToken, or a secret)');
+    }
     if (o.join !== null && !this.inOwnConfiguration()) {
       this.joining = true;
       void this.joinLoop(o.join);
@@ -347,6 +351,17 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     return this.bridgeRef !== null && this.bridgeRef.active ? this.bridgeRef : null;
   }
 
+  /**
+   * Applies `@Replicated` commands in one log entry, all or nothing: if a handler throws, every
+   * `@ReplicatedState` store is put back as it was before the batch, on every node, and the call
+   * rejects with that error. Resolves with the handlers' results, in order. Needs CqrsModule.
+   */
+  executeAll(commands: object[]): Promise<unknown[]> {
+    const bridge = this.bridge();
+    if (bridge === null) throw new Error('executeAll needs @nestjs/cqrs: import CqrsModule.forRoot() next to RaftClusterModule');
+    return bridge.executeAll(commands);
+  }
+
   // ---------------------------------------------------------------- joining
 
   private inOwnConfiguration(): boolean {
@@ -365,20 +380,23 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         break;
       }
       try {
+        const path = this.clusterPath('/cluster/members');
+        const body = { id: o.memberId, url: o.advertiseUrl };
         const answer = await httpCall(join, {
           method: 'POST',
-          path: this.clusterPath('/cluster/members'),
-          body: { id: o.memberId, url: o.advertiseUrl },
+          path,
+          body,
+          headers: memberProofHeaders(o.secret, 'POST', path, body),
           timeoutMs: o.forwardTimeoutMs + 2000,
         });
-        const body = jsonBody(answer) as { error?: string; message?: string; members?: Record<string, string> } | null;
+        const reply = jsonBody(answer) as { error?: string; message?: string; members?: Record<string, string> } | null;
         if (answer.status === 200 || answer.status === 201) {
-          if (body?.members !== undefined && typeof body.members === 'object') this.directory?.addHints(body.members);
+          if (reply?.members !== undefined && typeof reply.members === 'object') this.directory?.addHints(reply.members);
           this.logger.info(`join accepted by the cluster (${answer.status}): learner until caught up, then voter`);
           break;
         }
-        const why = `${answer.status} ${body?.error ?? ''}${body?.message ? `: ${body.message}` : ''}`;
-        if (answer.status === 400 || (answer.status === 409 && (body?.error === 'member_conflict' || body?.error === 'url_conflict'))) {
+        const why = `${answer.status} ${reply?.error ?? ''}${reply?.message ? `: ${reply.message}` : ''}`;
+        if (answer.status === 400 || answer.status === 401 || (answer.status === 409 && (reply?.error === 'member_conflict' || reply?.error === 'url_conflict'))) {
           this.logger.error(`join refused by ${join} (${why}); not retrying: fix the configuration and restart`);
           break;
         }
@@ -659,7 +677,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     // A connection that failed before any answer is retried (at the leader of that moment) when repeating
     // the request is harmless: idempotent methods, requests with an idempotency key, and the cluster's own
     // membership and transfer requests (they check what is already done).
-    const hasKey = Object.keys(headers).some((h) => /^(idempotency-key|x-request-id)$/i.test(h));
+    const hasKey = Object.keys(headers).some((h) => this.options.idempotencyHeaders.includes(h.toLowerCase()));
     const retrySafe = method !== 'POST' && method !== 'PATCH' ? true : hasKey || /\/cluster\/(members|leadership-transfer)(\/|$|\?)/.test(path);
     const attempts = retrySafe ? 3 : 1;
     for (let attempt = 1; ; attempt++) {
@@ -672,7 +690,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
           method,
           path,
           body,
-          headers: { ...headers, [FORWARDED_HEADER]: '1' },
+          headers: { ...headers, ...memberProofHeaders(this.options.secret, method, path, body), [FORWARDED_HEADER]: '1' },
           timeoutMs: this.options.forwardTimeoutMs + 1000,
         });
       } catch (err) {

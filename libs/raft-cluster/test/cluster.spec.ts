@@ -6,6 +6,8 @@ import { CapturingLogger, freePort, request, startNode, TestKv, TestNode, waitFo
 jest.setTimeout(60_000);
 
 const SECRET = 'test-cluster-secret-4f9a1c';
+/** The admin credential: the cluster secret, since no adminToken is set. */
+const ADMIN = { authorization: `Bearer ${SECRET}` };
 const TIMING = { electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30 };
 
 /**
@@ -117,14 +119,14 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     const ghostUrl = `http://127.0.0.1:${await freePort()}`; // nothing listens there: it stays a learner
     const metricBefore = await forwardedCount(urls.get(follower)!);
 
-    const bad = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', body: { id: 'ghost', url: 'ftp://x' } });
+    const bad = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost', url: 'ftp://x' } });
     expect(bad.status).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('"url"') });
-    const noVoter = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', body: { id: 'ghost', url: ghostUrl, voter: false } });
+    const noVoter = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost', url: ghostUrl, voter: false } });
     expect(noVoter.status).toBe(400);
     expect(noVoter.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('"voter"') });
 
-    const added = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', body: { id: 'ghost', url: ghostUrl } });
+    const added = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost', url: ghostUrl } });
     expect(added.status).toBe(201);
     expect(added.json()).toMatchObject({ id: 'ghost', url: ghostUrl, voter: false, added: true, index: expect.any(Number) });
     expect(await forwardedCount(urls.get(follower)!)).toBe(metricBefore + 1);
@@ -132,18 +134,18 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     expect(onLeader.members.find((m) => m.id === 'ghost')).toMatchObject({ voter: false, url: ghostUrl, reachable: false });
 
     // Idempotent: the same member again is a 200 that changes nothing.
-    const again = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', body: { id: 'ghost', url: ghostUrl } });
+    const again = await request(`${urls.get(follower)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost', url: ghostUrl } });
     expect(again.status).toBe(200);
     expect(again.json()).toMatchObject({ added: false });
-    const conflict = await request(`${urls.get(leader.memberId)}/cluster/members`, { method: 'POST', body: { id: 'ghost', url: 'http://127.0.0.1:1' } });
+    const conflict = await request(`${urls.get(leader.memberId)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost', url: 'http://127.0.0.1:1' } });
     expect(conflict.status).toBe(409);
     expect(conflict.json()).toMatchObject({ error: 'member_conflict' });
 
-    const removed = await request(`${urls.get(follower)}/cluster/members/ghost`, { method: 'DELETE' });
+    const removed = await request(`${urls.get(follower)}/cluster/members/ghost`, { method: 'DELETE', headers: ADMIN });
     expect(removed.status).toBe(200);
     expect(removed.json()).toMatchObject({ id: 'ghost', removed: true });
     await waitFor('ghost gone everywhere', async () => (await Promise.all(['node1', 'node2', 'node3'].map(status))).every((s) => !s.members.some((m) => m.id === 'ghost')));
-    const unknown = await request(`${urls.get(follower)}/cluster/members/ghost`, { method: 'DELETE' });
+    const unknown = await request(`${urls.get(follower)}/cluster/members/ghost`, { method: 'DELETE', headers: ADMIN });
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({ error: 'not_found' });
   });
@@ -151,17 +153,17 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
   it('moves leadership with POST /cluster/leadership-transfer', async () => {
     const leader = await agreedLeader();
     const to = ['node1', 'node2', 'node3'].find((id) => id !== leader.memberId)!;
-    const r = await request(`${urls.get(leader.memberId)}/cluster/leadership-transfer`, { method: 'POST', body: { to } });
+    const r = await request(`${urls.get(leader.memberId)}/cluster/leadership-transfer`, { method: 'POST', headers: ADMIN, body: { to } });
     expect(r.status).toBe(200);
     expect(r.json()).toMatchObject({ previousLeaderId: leader.memberId, leaderId: to, leaderUrl: urls.get(to), moved: true });
     const after = await agreedLeader();
     expect(after.memberId).toBe(to);
     expect(after.term).toBeGreaterThan(leader.term);
 
-    const bad = await request(`${urls.get(to)}/cluster/leadership-transfer`, { method: 'POST', body: { to: 'nobody' } });
+    const bad = await request(`${urls.get(to)}/cluster/leadership-transfer`, { method: 'POST', headers: ADMIN, body: { to: 'nobody' } });
     expect(bad.status).toBe(404);
     expect(bad.json()).toMatchObject({ error: 'not_found' });
-    const badField = await request(`${urls.get(to)}/cluster/leadership-transfer`, { method: 'POST', body: { to: 42 } });
+    const badField = await request(`${urls.get(to)}/cluster/leadership-transfer`, { method: 'POST', headers: ADMIN, body: { to: 42 } });
     expect(badField.status).toBe(400);
     expect(badField.json()).toMatchObject({ error: 'bad_request', message: expect.stringContaining('"to"') });
   });
@@ -299,7 +301,7 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     const leader = await agreedLeader();
     expect(leader.members.filter((m) => m.voter)).toHaveLength(4);
     const follower = [...nodes.keys()].find((id) => id !== leader.memberId)!;
-    const r = await request(`${urls.get(follower)}/cluster/members/${leader.memberId}`, { method: 'DELETE' });
+    const r = await request(`${urls.get(follower)}/cluster/members/${leader.memberId}`, { method: 'DELETE', headers: ADMIN });
     expect(r.status).toBe(200);
     const body = r.json<{ id: string; removed: boolean; handedOverTo: string }>();
     expect(body).toMatchObject({ id: leader.memberId, removed: true, handedOverTo: expect.any(String) });

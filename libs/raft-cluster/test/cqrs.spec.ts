@@ -105,6 +105,16 @@ describe('CQRS over Raft', () => {
     expect(reused.json()).toMatchObject({ error: 'idempotency_key_reused' });
   });
 
+  it('applies two requests that share only a tracing X-Request-ID both (it is not an idempotency key)', async () => {
+    const headers = { 'x-request-id': 'trace-from-a-gateway-1' };
+    const first = await request(`${followers[0].url}/accounts/a4/deposit`, { method: 'POST', body: { amount: 5 }, headers });
+    const second = await request(`${followers[1].url}/accounts/a4/deposit`, { method: 'POST', body: { amount: 6 }, headers });
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(second.json<{ index: number }>().index).toBeGreaterThan(first.json<{ index: number }>().index);
+    await allApplied();
+    for (const n of nodes) expect(n.store.get('a4')?.balance).toBe(11);
+  });
+
   it('serves a linearizable read on a follower that sees the write acknowledged just before, every time', async () => {
     for (let i = 1; i <= 25; i++) {
       const w = await request(`${leader.url}/accounts/lin/deposit`, { method: 'POST', body: { amount: 1 } });
@@ -143,10 +153,10 @@ describe('CQRS over Raft', () => {
   });
 
   it('executeAll applies a batch in one entry, or nothing when a handler fails', async () => {
-    const ok = (await followers[0].bridge.executeAll([new DepositCommand('b1', 3), new DepositCommand('b2', 4)])) as { index: number }[];
+    const ok = (await followers[0].cluster.executeAll([new DepositCommand('b1', 3), new DepositCommand('b2', 4)])) as { index: number }[];
     expect(ok).toHaveLength(2);
     expect(ok[0].index).toBe(ok[1].index);
-    await expect(followers[1].bridge.executeAll([new DepositCommand('b1', 100), new DepositCommand('b2', -50)])).rejects.toMatchObject({ status: 409 });
+    await expect(followers[1].cluster.executeAll([new DepositCommand('b1', 100), new DepositCommand('b2', -50)])).rejects.toMatchObject({ status: 409 });
     await allApplied();
     for (const n of nodes) {
       expect(n.store.get('b1')?.balance).toBe(3);
@@ -220,5 +230,27 @@ describe('CQRS over Raft', () => {
     const metrics = await request(`${followers[0].url}/metrics`);
     expect(metrics.text).toMatch(/raft_state_digest_mismatches_total \d+/);
     expect(logger.lines.some((l) => l.includes('REPLICA DIVERGED'))).toBe(true);
+  });
+});
+
+describe('idempotencyHeaders', () => {
+  it('makes X-Request-ID a key when the option names it, and leaves Idempotency-Key first', async () => {
+    const logger = new CapturingLogger();
+    const port = await freePort();
+    const node = await startBankNode('solo', port, { members: [`solo=http://127.0.0.1:${port}`], secret: SECRET, idempotencyHeaders: ['Idempotency-Key', 'X-Request-ID'], ...TIMING }, logger);
+    try {
+      await waitFor('a leader', () => node.cluster.isLeader);
+      const deposit = (headers: Record<string, string>): ReturnType<typeof request> => request(`${node.url}/accounts/k/deposit`, { method: 'POST', body: { amount: 1 }, headers });
+      const a = await deposit({ 'x-request-id': 'client-op-1' });
+      const b = await deposit({ 'x-request-id': 'client-op-1' });
+      expect(b.json()).toEqual(a.json());
+      const c = await deposit({ 'idempotency-key': 'key-2', 'x-request-id': 'client-op-1' });
+      expect(c.json<{ index: number }>().index).toBeGreaterThan(a.json<{ index: number }>().index);
+      expect(node.store.get('k')?.balance).toBe(2);
+      const bad = await deposit({ 'x-request-id': 'has space' });
+      expect([bad.status, bad.json<{ field: string }>().field]).toEqual([400, 'x-request-id']);
+    } finally {
+      await node.app.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { AdminOnly } from '@raft-cqrs/raft-cluster';
 import { currentRequestContext } from '@raft-cqrs/raft-cluster/groups';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ChatMessage } from '../domain/chat-message';
@@ -73,6 +74,7 @@ export class ChatV2Controller {
 
   /** `{ "ID", "RaftAddr" }`: adds a member to this group only (201 as a learner, promoted once caught up; 200 already one). */
   @Post('join')
+  @AdminOnly()
   async join(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const { id, url } = parseJoin(body);
@@ -83,6 +85,7 @@ export class ChatV2Controller {
 
   /** Removes a member from this group only (200; `removed: false` when it was not a member). */
   @Delete('nodes/:id')
+  @AdminOnly()
   async remove(@Param('group') rawGroup: string, @Param('id') rawId: string, @Req() req: IncomingMessage): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const id = memberId('id', rawId);
@@ -92,6 +95,7 @@ export class ChatV2Controller {
 
   /** `{ to? }`: moves this group's leadership to `to` (or the most caught-up voter); 200 once another node leads. */
   @Post('leadership-transfer')
+  @AdminOnly()
   @HttpCode(200)
   async transfer(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));

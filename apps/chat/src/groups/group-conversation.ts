@@ -85,7 +85,7 @@ export class GroupConversation {
       if (forwarded) throw this.raft.translate(new NotLeaderError(leader));
       let answer: Awaited<ReturnType<RaftGroup['forwardToLeader']>>;
       try {
-        answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'x-request-id': r } : {}));
+        answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'idempotency-key': r } : {}));
       } catch (err) {
         // The leader we know of is gone (killed, partitioned): wait for the group to elect another.
         if (r !== null && isRetryable(err) && Date.now() < deadline) {

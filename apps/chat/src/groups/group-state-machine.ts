@@ -10,7 +10,7 @@ import { parsePostMessage } from '../post-message/post-message.input';
 export interface GroupPostEntry {
   v: 1;
   k: 'post';
-  /** The request id (client's Idempotency-Key / X-Request-ID, or one the first node chose); null: none. */
+  /** The request id (client's Idempotency-Key, or one the first node chose); null: none. */
   r: string | null;
   /** The group leader's clock at proposal. */
   ts: number;

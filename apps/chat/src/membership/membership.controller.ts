@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Param, Post, Req, Res } from '@nestjs/common';
-import { ClusterStatus, RaftClusterService } from '@raft-cqrs/raft-cluster';
+import { AdminOnly, ClusterStatus, RaftClusterService } from '@raft-cqrs/raft-cluster';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConversationService, ConversationSummary } from '../conversation/conversation.service';
 import { memberId, parseJoin } from './membership.input';
@@ -24,6 +24,7 @@ export class MembershipController {
 
   /** `{ "ID", "RaftAddr" }`: 201 added (as a learner, promoted once caught up), 200 already a member. */
   @Post('join')
+  @AdminOnly()
   async join(@Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
     const { id, url } = parseJoin(body);
     return send(res, await this.membership.add(id, url, req.headers));
@@ -31,11 +32,13 @@ export class MembershipController {
 
   /** Removes this node; it keeps running outside the cluster until stopped. */
   @Post('leave')
+  @AdminOnly()
   async leave(@Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
     return send(res, await this.membership.remove(this.cluster.memberId, req.headers));
   }
 
   @Delete('nodes/:id')
+  @AdminOnly()
   async remove(@Param('id') id: string, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
     return send(res, await this.membership.remove(memberId('id', id), req.headers));
   }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import { BeforeApplicationShutdown, Controller, Get, OnModuleDestroy, Req, Res } from '@nestjs/common';
+import { BeforeApplicationShutdown, Controller, Get, OnModuleDestroy, Req, Res, UseGuards } from '@nestjs/common';
 import { Subscription } from 'rxjs';
+import { RaftReadGuard } from '../admin/admin.guard';
 import { ClusterStatus, RaftClusterService } from '../raft-cluster.service';
 import { ClusterRequest } from './http-types';
 
@@ -62,6 +63,7 @@ export class ClusterStreamController implements OnModuleDestroy, BeforeApplicati
   constructor(private readonly cluster: RaftClusterService) {}
 
   @Get('stream')
+  @UseGuards(RaftReadGuard)
   stream(@Req() req: StreamRequest, @Res() res: ServerResponse): void {
     if (this.closing || this.clients.size >= STREAM_MAX_CLIENTS) {
       const closing = this.closing;

@@ -1,5 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res, UseFilters, UseGuards } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { AdminOnly } from '../admin/admin-only.decorator';
+import { RaftReadGuard } from '../admin/admin.guard';
 import { FORWARDED_HEADER, jsonBody } from '../internal/http-client';
 import { badRequest, ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
@@ -28,7 +30,8 @@ function parseMemberId(field: string, v: unknown): string {
 /**
  * The cluster endpoints of SPEC section 3 (status, membership, leadership transfer). Membership and
  * transfer requests made to a follower are forwarded to the leader (header `x-raft-forwarded: 1`; a
- * forwarded request is never forwarded again) and the leader's answer is relayed.
+ * forwarded request is never forwarded again) and the leader's answer is relayed. Changes need the
+ * admin credential, checked on the node the client called before anything is forwarded.
  */
 @Controller()
 @UseFilters(ClusterExceptionFilter)
@@ -39,6 +42,7 @@ export class ClusterController {
   ) {}
 
   @Get('cluster/status')
+  @UseGuards(RaftReadGuard)
   status(): ClusterStatus {
     return this.cluster.status();
   }
@@ -48,6 +52,7 @@ export class ClusterController {
    * was already a member with that URL. `voter: false` (a permanent non-voter) is not supported: 400.
    */
   @Post('cluster/members')
+  @AdminOnly()
   @HttpCode(201)
   async addMember(@Body() body: unknown, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<AddMemberResult | unknown> {
     if (!isObject(body)) throw badRequest('body', 'the body must be a JSON object { id, url, voter? }');
@@ -70,6 +75,7 @@ export class ClusterController {
    * then sends the removal to the new leader and relays its answer.
    */
   @Delete('cluster/members/:id')
+  @AdminOnly()
   async removeMember(@Param('id') rawId: string, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<RemoveMemberResult | unknown> {
     const id = parseMemberId('id', rawId);
     const forwarded = await this.routeToLeader(req, res, undefined);
@@ -79,6 +85,7 @@ export class ClusterController {
 
   /** `{ to? }`: answers once another node leads (200), or 409 / 503 with the reason. */
   @Post('cluster/leadership-transfer')
+  @AdminOnly()
   @HttpCode(200)
   async transfer(@Body() body: unknown, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<TransferResult | unknown> {
     if (body !== undefined && body !== null && !isObject(body)) throw badRequest('body', 'the body must be a JSON object { to? }');

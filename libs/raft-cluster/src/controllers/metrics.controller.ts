@@ -1,10 +1,12 @@
-import { Controller, Get, StreamableFile, UseFilters } from '@nestjs/common';
+import { Controller, Get, StreamableFile, UseFilters, UseGuards } from '@nestjs/common';
+import { RaftReadGuard } from '../admin/admin.guard';
 import { RaftClusterMetrics } from '../raft-cluster.metrics';
 import { ClusterExceptionFilter } from './cluster-exception.filter';
 
 /** `GET /metrics`: this node's registry in the Prometheus text format, with the registry's content type. */
 @Controller('metrics')
 @UseFilters(ClusterExceptionFilter)
+@UseGuards(RaftReadGuard)
 export class MetricsController {
   constructor(private readonly metrics: RaftClusterMetrics) {}
 

@@ -12,7 +12,7 @@ export interface RaftApplyContext {
   readonly term: number;
   /** The leader's clock (ms since the epoch) when it proposed the entry. */
   readonly timestamp: number;
-  /** The request id the command was proposed with (Idempotency-Key, X-Request-ID, or the bus's own). */
+  /** The request id the command was proposed with (the client's Idempotency-Key, or the bus's own). */
   readonly requestId: string | null;
   /** Position of the command inside an `executeAll` batch (0 for a single command). */
   readonly position: number;

@@ -1,3 +1,6 @@
+import { isApplying } from './apply-context';
+import { REPLICATED_STATE } from './decorators';
+
 /**
  * State that the replicated state machine snapshots, restores and digests. `snapshot()` returns a
  * JSON-serialisable value; `restore(value)` replaces the whole state with it (`restore(undefined)`
@@ -25,10 +28,12 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
   }
 
   set(id: string, value: V): void {
+    this.assertApplying('set');
     this.items.set(id, value);
   }
 
   delete(id: string): boolean {
+    this.assertApplying('delete');
     return this.items.delete(id);
   }
 
@@ -48,10 +53,31 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
     return [...this.items.entries()];
   }
 
+  /**
+   * A write outside apply would change this replica alone, and the next digest would blame a handler.
+   * Refuse it where it happens instead, with the likely cause.
+   */
+  protected assertApplying(operation: string): void {
+    if (isApplying()) return;
+    const name = (Reflect.getMetadata(REPLICATED_STATE, this.constructor) as string | undefined) ?? this.constructor.name;
+    throw new ReplicatedStateWriteError(
+      `${this.constructor.name} ('${name}').${operation}() called outside a Raft apply: a @ReplicatedState store changes only while a replicated command is applied, ` +
+        "on every node. Is the command whose handler wrote it marked @Replicated('...')? Without it the command runs on this node only. Reads are fine anywhere.",
+    );
+  }
+
   restore(state: unknown): void {
     this.items.clear();
     if (state === undefined || state === null) return;
     if (!Array.isArray(state)) throw new Error('InMemoryStore.restore: expected an array of [id, value] pairs');
     for (const pair of state as [string, V][]) this.items.set(pair[0], pair[1]);
+  }
+}
+
+/** A `@ReplicatedState` store was written outside the apply of a replicated command. */
+export class ReplicatedStateWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReplicatedStateWriteError';
   }
 }

@@ -1,11 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Injectable, NestMiddleware } from '@nestjs/common';
+import { Inject, Injectable, NestMiddleware } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
+import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 import type { ReadConsistency } from './decorators';
 
 /** What the bridge needs to know of the HTTP request being served, if any. */
 export interface RequestContext {
-  /** From `Idempotency-Key` or `X-Request-ID`; null when the client sent neither. */
+  /** From the first of the `idempotencyHeaders` the client sent (`Idempotency-Key` by default); else null. */
   readonly requestId: string | null;
   /** From `?consistency=` or `X-Consistency`; null when the request did not ask. */
   readonly consistency: ReadConsistency | null;
@@ -43,10 +45,15 @@ function badRequest(res: ServerResponse, field: string, message: string): void {
  */
 @Injectable()
 export class RequestContextMiddleware implements NestMiddleware {
+  constructor(@Inject(RAFT_CLUSTER_OPTIONS) private readonly options: ResolvedRaftClusterOptions) {}
+
   use(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
-    const id = headerValue(req, 'idempotency-key') ?? headerValue(req, 'x-request-id');
-    if (id !== undefined && !REQUEST_ID_PATTERN.test(id)) {
-      return badRequest(res, 'Idempotency-Key', 'header Idempotency-Key / X-Request-ID must be 1-200 visible ASCII characters');
+    let id: string | undefined;
+    for (const name of this.options.idempotencyHeaders) {
+      id = headerValue(req, name);
+      if (id === undefined) continue;
+      if (!REQUEST_ID_PATTERN.test(id)) return badRequest(res, name, `header ${name} must be 1-200 visible ASCII characters`);
+      break;
     }
     let consistency: string | undefined = headerValue(req, 'x-consistency');
     const q = req.url?.indexOf('?') ?? -1;

@@ -216,6 +216,7 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
       advertiseUrl: o.advertiseUrl,
       electionTimeout: o.electionTimeout,
       forwardTimeoutMs: o.forwardTimeoutMs,
+      secret: o.secret,
       hints: () => this.hints(),
     });
     return group;

@@ -2,6 +2,7 @@ import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError, RaftNod
 import type { ConfState, NodeId } from '@raft-cqrs/raft';
 import type { RaftStorage } from '@raft-cqrs/raft/storage';
 import type { HttpTransport, PeerRequestHandler } from '@raft-cqrs/raft/transport';
+import { memberProofHeaders } from '../admin/member-proof';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError } from '../internal/http-client';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS, toClusterHttpError } from '../raft-cluster.errors';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
@@ -33,6 +34,8 @@ export interface RaftGroupEnv {
   advertiseUrl: string;
   electionTimeout: [number, number];
   forwardTimeoutMs: number;
+  /** The cluster secret: requests forwarded to the group's leader carry a member proof made with it. */
+  secret: string | null;
   /** Member addresses of the main group: used to reach peers while this node is not in the group's configuration. */
   hints(): Record<string, string>;
 }
@@ -280,7 +283,8 @@ export class RaftGroup {
     const url = this.memberUrl(leaderId);
     if (leaderId === null || url === null || leaderId === this.env.memberId) throw noLeaderError(`group ${this.name}: no leader is known right now; retry shortly`);
     try {
-      return await httpCall(url, { method, path, body, headers: { ...headers, [FORWARDED_HEADER]: '1' }, timeoutMs: this.env.forwardTimeoutMs + 1000 });
+      const proof = memberProofHeaders(this.env.secret, method, path, body);
+      return await httpCall(url, { method, path, body, headers: { ...headers, ...proof, [FORWARDED_HEADER]: '1' }, timeoutMs: this.env.forwardTimeoutMs + 1000 });
     } catch (err) {
       const m = err instanceof Error ? err.message : String(err);
       if (err instanceof HttpCallError && err.kind === 'timeout') throw new ClusterHttpError(504, 'leader_timeout', `group ${this.name}: the leader ${leaderId} did not answer: ${m}`);
