@@ -1,6 +1,7 @@
 export type NodeId = string;
 
-export const enum EntryType {
+// A real enum, not `const`: apps compiled with isolatedModules (swc, esbuild) cannot read an ambient const enum.
+export enum EntryType {
   Normal = 0,
   /** Appended by a new leader so that it can commit (and learn the commit index) in its own term. */
   Noop = 1,
