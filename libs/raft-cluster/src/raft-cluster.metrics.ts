@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const ROLES = ['follower', 'pre-candidate', 'candidate', 'leader'] as const;
 
@@ -16,7 +16,9 @@ export type ProposalResult = 'ok' | 'error' | 'not_leader' | 'dropped' | 'lost' 
 /**
  * The Prometheus metrics of one cluster node, in a registry of its own (never prom-client's global
  * default registry), so that several nodes can live in one process. Serve `registry.metrics()` with
- * `registry.contentType`; or merge it into an app registry with `Registry.merge([...])`.
+ * `registry.contentType`; or merge it into an app registry with `Registry.merge([...])`. With
+ * `processMetrics` (the default) it also carries Node's process metrics (`process_cpu_seconds_total`,
+ * `nodejs_eventloop_lag_seconds`, heap, handles, ...): an app that collects them itself turns ours off.
  */
 export class RaftClusterMetrics {
   readonly registry = new Registry();
@@ -37,7 +39,8 @@ export class RaftClusterMetrics {
   readonly shedRequests: Counter;
   readonly snapshotBytes: Gauge;
 
-  constructor() {
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     const read = (): MetricsSource | null => {
       try {

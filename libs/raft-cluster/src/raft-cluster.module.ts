@@ -5,11 +5,6 @@ import { LeaderOnlyInterceptor } from './cqrs/leader-only.interceptor';
 import { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
 import { RequestContextMiddleware } from './cqrs/request-context';
 import { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
-import { ClusterController } from './controllers/cluster.controller';
-import { ClusterStreamController } from './controllers/cluster-stream.controller';
-import { ClusterUiController } from './controllers/cluster-ui.controller';
-import { HealthController } from './controllers/health.controller';
-import { MetricsController } from './controllers/metrics.controller';
 import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
 import { RaftClusterLogger } from './raft-cluster.logger';
 import { RaftClusterMetrics } from './raft-cluster.metrics';
@@ -26,13 +21,13 @@ import { RaftHealthIndicator } from './raft-health.indicator';
  * RaftClusterModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: (c) => ({ ... }) })
  * ```
  *
- * The app provides its replicated state machine under `RAFT_STATE_MACHINE`. The node starts at
- * application bootstrap and hands leadership over at shutdown: call `app.enableShutdownHooks()` so that
+ * With CqrsModule the module replicates the `@Replicated` commands and snapshots the `@ReplicatedState`
+ * stores itself; an app with a state machine of its own provides it under `RAFT_STATE_MACHINE`. The
+ * controllers come from `routes` (raft-cluster.module-definition.ts). The node starts at application bootstrap and hands leadership over at shutdown: call `app.enableShutdownHooks()` so that
  * SIGTERM / SIGINT run the shutdown hooks. Options are validated when the module is instantiated.
  */
 @Module({
   imports: [DiscoveryModule],
-  controllers: [ClusterController, ClusterStreamController, ClusterUiController, HealthController, MetricsController],
   providers: [
     {
       provide: RAFT_CLUSTER_OPTIONS,
@@ -44,7 +39,11 @@ import { RaftHealthIndicator } from './raft-health.indicator';
       useFactory: (o: ResolvedRaftClusterOptions): RaftClusterLogger => new RaftClusterLogger(o.memberId, o.secret),
       inject: [RAFT_CLUSTER_OPTIONS],
     },
-    { provide: RaftClusterMetrics, useFactory: (): RaftClusterMetrics => new RaftClusterMetrics() },
+    {
+      provide: RaftClusterMetrics,
+      useFactory: (o: ResolvedRaftClusterOptions): RaftClusterMetrics => new RaftClusterMetrics({ processMetrics: o.processMetrics }),
+      inject: [RAFT_CLUSTER_OPTIONS],
+    },
     RaftClusterService,
     RaftHealthIndicator,
     ClusterExceptionFilter,

@@ -55,6 +55,8 @@ export interface RaftClusterModuleOptions {
   adminGuard?: Type<CanActivate> | CanActivate;
   /** Also require the admin credential for `GET /cluster/status`, `/cluster/stream` and `/metrics`. Health stays open. Default false. */
   protectReads?: boolean;
+  /** `/metrics` also carries Node's process metrics (prom-client's `collectDefaultMetrics`). Default true. */
+  processMetrics?: boolean;
   /**
    * Serve the peer endpoints (`/raft/*`) on a separate HTTP server on this port instead of the app's
    * server. Every member must then use the same `peerPort`: a peer is reached at the host of its member
@@ -112,6 +114,7 @@ export interface ResolvedRaftClusterOptions {
   adminToken: string | null;
   adminGuard: Type<CanActivate> | CanActivate | null;
   protectReads: boolean;
+  processMetrics: boolean;
   peerPort: number | null;
   peerHost: string;
   requestTimeoutMs: number;
@@ -151,6 +154,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'adminToken',
   'adminGuard',
   'protectReads',
+  'processMetrics',
   'peerPort',
   'peerHost',
   'requestTimeoutMs',
@@ -415,6 +419,12 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     else protectReads = o.protectReads;
   }
 
+  let processMetrics = true;
+  if (given('processMetrics')) {
+    if (typeof o.processMetrics !== 'boolean') problems.push(`option "processMetrics" must be a boolean, got ${show(o.processMetrics)}`);
+    else processMetrics = o.processMetrics;
+  }
+
   let peerPort: number | null = null;
   if (given('peerPort')) {
     const p = o.peerPort;
@@ -495,6 +505,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     adminToken,
     adminGuard,
     protectReads,
+    processMetrics,
     peerPort,
     peerHost,
     requestTimeoutMs,

@@ -15,10 +15,11 @@ import {
 import { FileStorage, MemoryStorage, RaftStorage } from '@raft-cqrs/raft/storage';
 import { createPeerRequestHandler, HttpTransport, mountPeerHandler, PeerRequestHandler } from '@raft-cqrs/raft/transport';
 import { Observable, Subject } from 'rxjs';
+import { DEFAULT_ROUTES, RAFT_CLUSTER_ROUTES, ResolvedRaftClusterRoutes } from './controllers/routes';
 import { memberProofHeaders } from './admin/member-proof';
 import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from './internal/http-client';
 import { InstrumentedStorage } from './internal/instrumented-storage';
-import { AdmissionControl } from './internal/admission';
+import { AdmissionControl, alwaysServedPattern } from './internal/admission';
 import { PeerDirectory } from './internal/peer-directory';
 import { raftStatusView, RaftStatusView } from './internal/status-view';
 import { sleep, withTimeout } from './internal/timing';
@@ -124,6 +125,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     private readonly metrics: RaftClusterMetrics,
     private readonly logger: RaftClusterLogger,
     @Optional() private readonly appConfig?: ApplicationConfig,
+    @Optional() @Inject(RAFT_CLUSTER_ROUTES) private readonly routes: ResolvedRaftClusterRoutes = DEFAULT_ROUTES,
   ) {
     // Before start() has opened the storage the node has no core yet: status() throws and the prefix says "starting".
     logger.bindState(() => (this.node !== null ? { term: this.node.status().term, role: this.node.currentRole } : null));
@@ -181,6 +183,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       },
     });
     const admission = new AdmissionControl({
+      alwaysServed: alwaysServedPattern(this.clusterPath(''), this.routes),
       maxInFlight: o.maxInFlightRequests,
       maxQueueDelayMs: o.maxQueueDelayMs,
       onShed: () => this.metrics.shedRequests.inc(),
@@ -380,7 +383,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         break;
       }
       try {
-        const path = this.clusterPath('/cluster/members');
+        const path = this.membersPath();
         const body = { id: o.memberId, url: o.advertiseUrl };
         const answer = await httpCall(join, {
           method: 'POST',
@@ -611,7 +614,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         throw new ClusterHttpError(409, 'last_voter', `${id} is the only voter; a cluster cannot remove its last voter`);
       }
       const moved = await this.transferLeadership();
-      const answer = await this.forwardToLeader('DELETE', this.clusterPath(`/cluster/members/${encodeURIComponent(id)}`));
+      const answer = await this.forwardToLeader('DELETE', this.membersPath(id));
       const body = jsonBody(answer) as (Partial<RemoveMemberResult> & { error?: string; message?: string }) | null;
       if (answer.status >= 300) {
         throw new ClusterHttpError(answer.status, body?.error ?? 'forward_failed', body?.message ?? `the new leader ${moved.leaderId} answered ${answer.status}`);
@@ -704,12 +707,21 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-
   /** `path` under the app's global prefix, if it has one. */
   clusterPath(path: string): string {
     const prefix = (this.appConfig?.getGlobalPrefix() ?? '').replace(/^\/+|\/+$/g, '');
     return prefix === '' ? path : `/${prefix}${path}`;
   }
+
+  /** Where the membership route is (`/cluster/members[/id]` unless `routes.cluster` moved it), under the global prefix. */
+  membersPath(id?: string): string {
+    if (this.routes.cluster === null) {
+      throw new ClusterHttpError(404, 'routes_off', 'the cluster routes are turned off (routes.cluster: false): membership changes go through RaftClusterService on the leader');
+    }
+    return this.clusterPath(`/${this.routes.cluster}/members${id === undefined ? '' : `/${encodeURIComponent(id)}`}`);
+  }
+
+
 
   // ---------------------------------------------------------------- helpers
 

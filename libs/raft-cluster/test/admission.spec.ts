@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AdmissionControl } from '../src/internal/admission';
+import { DEFAULT_ROUTES } from '../src/controllers/routes';
+import { AdmissionControl, AdmissionOptions, alwaysServedPattern } from '../src/internal/admission';
+
+const admission = (o: Omit<AdmissionOptions, 'alwaysServed'>): AdmissionControl => new AdmissionControl({ alwaysServed: alwaysServedPattern('', DEFAULT_ROUTES), ...o });
 
 /** A response that records what was sent and can be closed like a real one. */
 function fakeResponse(): ServerResponse & { sent: { status: number; headers: Record<string, unknown>; body: string } | null } {
@@ -25,7 +28,7 @@ const request = (url: string): IncomingMessage => ({ url }) as IncomingMessage;
 describe('AdmissionControl', () => {
   it('refuses requests beyond maxInFlight with 503 + Retry-After, and admits again once one finishes', () => {
     let shed = 0;
-    const ac = new AdmissionControl({ maxInFlight: 40, maxQueueDelayMs: 60_000, onShed: () => shed++ });
+    const ac = admission({ maxInFlight: 40, maxQueueDelayMs: 60_000, onShed: () => shed++ });
     const open = Array.from({ length: 40 }, () => fakeResponse());
     for (const res of open) expect(ac.shed(request('/orders'), res)).toBe(false);
     const refused = fakeResponse();
@@ -40,7 +43,7 @@ describe('AdmissionControl', () => {
 
   it('refuses new requests once the oldest in progress has waited longer than maxQueueDelayMs', () => {
     let now = 1_000;
-    const ac = new AdmissionControl({ maxInFlight: 10_000, maxQueueDelayMs: 500, now: () => now });
+    const ac = admission({ maxInFlight: 10_000, maxQueueDelayMs: 500, now: () => now });
     const first = fakeResponse();
     ac.shed(request('/products/a'), first);
     for (let i = 0; i < 40; i++) ac.shed(request('/products/a'), fakeResponse());
@@ -54,23 +57,35 @@ describe('AdmissionControl', () => {
 
   it('admits a few requests whatever their age, and always serves health, status, metrics and peer paths', () => {
     let now = 0;
-    const ac = new AdmissionControl({ maxInFlight: 1, maxQueueDelayMs: 1, now: () => now });
+    const ac = admission({ maxInFlight: 1, maxQueueDelayMs: 1, now: () => now });
     ac.shed(request('/orders'), fakeResponse());
     now = 10_000;
     for (const path of ['/health/live', '/health/ready', '/cluster/status', '/cluster/stream', '/metrics', '/raft/stream', '/raft-groups/g/raft/stream']) {
       expect(ac.shed(request(path), fakeResponse())).toBe(false);
     }
     expect(ac.shed(request('/orders'), fakeResponse())).toBe(true);
-    const small = new AdmissionControl({ maxInFlight: 1000, maxQueueDelayMs: 1, now: () => now });
+    const small = admission({ maxInFlight: 1000, maxQueueDelayMs: 1, now: () => now });
     now = 0;
     for (let i = 0; i < 10; i++) small.shed(request('/x'), fakeResponse());
     now = 10_000;
     expect(small.shed(request('/x'), fakeResponse())).toBe(false);
   });
 
+  it('always serves the routes where the routes option and the global prefix put them, and nothing else', () => {
+    const moved = alwaysServedPattern('/api', { cluster: 'ops/raft', health: 'healthz', metrics: null });
+    for (const path of ['/api/healthz/ready', '/api/ops/raft/status', '/api/ops/raft/stream?x=1', '/raft/stream', '/raft-groups/g/raft/stream']) {
+      expect([path, moved.test(path)]).toEqual([path, true]);
+    }
+    for (const path of ['/health/ready', '/cluster/status', '/api/cluster/status', '/api/metrics', '/metrics', '/api/ops/raft/members', '/api/ops/raft/statusx', '/api/healthz']) {
+      expect([path, moved.test(path)]).toEqual([path, false]);
+    }
+    const dots = alwaysServedPattern('', { cluster: 'a.b', health: 'health', metrics: 'metrics' });
+    expect([dots.test('/a.b/status'), dots.test('/aXb/status'), dots.test('/metrics?x'), dots.test('/metricsx')]).toEqual([true, false, true, false]);
+  });
+
   it('does not count event streams once their headers are out', () => {
     let now = 0;
-    const ac = new AdmissionControl({ maxInFlight: 40, maxQueueDelayMs: 1000, now: () => now });
+    const ac = admission({ maxInFlight: 40, maxQueueDelayMs: 1000, now: () => now });
     for (let i = 0; i < 40; i++) {
       const res = fakeResponse();
       expect(ac.shed(request('/api/v1/stream'), res)).toBe(false);

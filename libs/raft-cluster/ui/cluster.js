@@ -15,6 +15,14 @@
 
   var LOG_MAX = 30;
 
+  // This script is served at <global prefix>/<routes.cluster>/ui/cluster.js: the stream is beside it,
+  // wherever the app moved the cluster routes (every member serves them at the same path).
+  var STREAM_PATH = (function () {
+    var src = document.currentScript && document.currentScript.src;
+    if (!src) return '/cluster/stream';
+    return new URL(src).pathname.replace(/\/ui\/[^/]*$/, '/stream');
+  })();
+
   function el(tag, attrs, children) {
     var e = document.createElement(tag);
     if (attrs) {
@@ -49,7 +57,7 @@
   /** One EventSource on a member's /cluster/stream, with its latest status and connection state. */
   function memberFeed(url, onChange) {
     var feed = { url: url, state: 'connecting', status: null, since: Date.now() }; // state: connecting | live | down
-    var source = new EventSource(url.replace(/\/+$/, '') + '/cluster/stream');
+    var source = new EventSource(url.replace(/\/+$/, '') + STREAM_PATH);
     function setState(state) {
       if (feed.state !== state) feed.since = Date.now();
       feed.state = state;
@@ -207,6 +215,10 @@
         ]),
       );
 
+      function peersKnown(m) {
+        return s.role === 'leader' || m.id === s.leaderId;
+      }
+
       s.members.forEach(function (m) {
         var self = m.id === s.memberId;
         var feed = self ? local : feeds[m.id];
@@ -217,12 +229,14 @@
         var role;
         if (live) role = badge(own.role, own.role);
         else if (s.leaderId === m.id) role = badge('leader?', 'warn', { title: 'leader as ' + s.memberId + ' knows it; the browser cannot reach it' });
-        else if (!m.reachable && !self) role = badge('unreachable', 'bad', { title: 'neither ' + s.memberId + ' nor the browser reaches this member' });
+        else if (!m.reachable && !self && peersKnown(m)) role = badge('unreachable', 'bad', { title: 'neither ' + s.memberId + ' nor the browser reaches this member' });
         else role = badge('unknown', '', { title: 'the browser cannot reach this member' });
 
+        // Only the leader talks to every member: a follower knows the leader's reachability, not the
+        // other followers', so it shows those as unknown rather than as a fault.
         var reach = el('span', null, [
-          el('span', { class: 'dot ' + (m.reachable ? 'ok' : 'bad') }),
-          self ? 'self' : m.reachable ? 'peers: yes' : 'peers: no',
+          el('span', { class: 'dot ' + (self || m.reachable ? 'ok' : peersKnown(m) ? 'bad' : '') }),
+          self ? 'self' : m.reachable ? 'peers: yes' : peersKnown(m) ? 'peers: no' : 'peers: n/a',
         ]);
         var browser = self ? null : !m.url ? badge('no url', 'warn') : feed && feed.state === 'live' ? badge('browser: yes', 'ok') : feed && feed.state === 'down' ? badge('browser: no', 'bad') : badge('browser: …', '');
 

@@ -27,13 +27,13 @@ export class MembershipService {
       const result = await this.cluster.addMember(id, url);
       return { status: result.added ? 201 : 200, body: result, headers: {} };
     }
-    return relay(await this.cluster.forwardToLeader('POST', this.cluster.clusterPath('/cluster/members'), { id, url }, passed(headers)));
+    return relay(await this.cluster.forwardToLeader('POST', this.cluster.membersPath(), { id, url }, passed(headers)));
   }
 
   /** Removing the leader itself hands leadership over first (RaftClusterService.removeMember). */
   async remove(id: string, headers: IncomingHttpHeaders): Promise<MembershipAnswer> {
     if (this.cluster.isLeader) return { status: 200, body: await this.cluster.removeMember(id), headers: {} };
-    const path = this.cluster.clusterPath(`/cluster/members/${encodeURIComponent(id)}`);
+    const path = this.cluster.membersPath(id);
     return relay(await this.cluster.forwardToLeader('DELETE', path, undefined, passed(headers)));
   }
 }

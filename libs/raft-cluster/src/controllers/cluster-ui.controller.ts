@@ -14,7 +14,7 @@ const FILES: Record<string, string> = {
  * `GET /cluster/stream`: every app's page includes it instead of keeping a copy. Read once, from
  * the package's `ui/` folder, beside `src/` and `dist/`.
  */
-@Controller('cluster/ui')
+@Controller('cluster')
 export class ClusterUiController {
   private readonly files = new Map<string, Buffer>();
 
@@ -26,7 +26,7 @@ export class ClusterUiController {
     }
   }
 
-  @Get(':file')
+  @Get('ui/:file')
   serve(@Param('file') file: string, @Res() res: ServerResponse): void {
     const body = this.files.get(file);
     if (body === undefined) throw new NotFoundException({ error: 'not_found', message: `no cluster view file ${file}` });

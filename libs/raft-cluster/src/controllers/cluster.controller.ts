@@ -33,7 +33,7 @@ function parseMemberId(field: string, v: unknown): string {
  * forwarded request is never forwarded again) and the leader's answer is relayed. Changes need the
  * admin credential, checked on the node the client called before anything is forwarded.
  */
-@Controller()
+@Controller('cluster')
 @UseFilters(ClusterExceptionFilter)
 export class ClusterController {
   constructor(
@@ -41,7 +41,7 @@ export class ClusterController {
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  @Get('cluster/status')
+  @Get('status')
   @UseGuards(RaftReadGuard)
   status(): ClusterStatus {
     return this.cluster.status();
@@ -51,7 +51,7 @@ export class ClusterController {
    * `{ id, url, voter? }`: adds a learner, promoted to voter once caught up. 201 when added, 200 when it
    * was already a member with that URL. `voter: false` (a permanent non-voter) is not supported: 400.
    */
-  @Post('cluster/members')
+  @Post('members')
   @AdminOnly()
   @HttpCode(201)
   async addMember(@Body() body: unknown, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<AddMemberResult | unknown> {
@@ -74,7 +74,7 @@ export class ClusterController {
    * Removes a member. The leader removing itself hands leadership to the most caught-up voter first,
    * then sends the removal to the new leader and relays its answer.
    */
-  @Delete('cluster/members/:id')
+  @Delete('members/:id')
   @AdminOnly()
   async removeMember(@Param('id') rawId: string, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<RemoveMemberResult | unknown> {
     const id = parseMemberId('id', rawId);
@@ -84,7 +84,7 @@ export class ClusterController {
   }
 
   /** `{ to? }`: answers once another node leads (200), or 409 / 503 with the reason. */
-  @Post('cluster/leadership-transfer')
+  @Post('leadership-transfer')
   @AdminOnly()
   @HttpCode(200)
   async transfer(@Body() body: unknown, @Req() req: ClusterRequest, @Res({ passthrough: true }) res: unknown): Promise<TransferResult | unknown> {

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResolvedRaftClusterRoutes } from '../controllers/routes';
 
 export interface AdmissionOptions {
+  /** Paths that are always served: what operators and orchestrators need most when a node is overloaded. */
+  alwaysServed: RegExp;
   /** Requests in progress on this node beyond which new ones are refused at once. */
   maxInFlight: number;
   /** Once the oldest request in progress has waited this long, new ones are refused (the queue is full in time). */
@@ -9,8 +12,19 @@ export interface AdmissionOptions {
   now?: () => number;
 }
 
-/** Paths that are always served: what operators and orchestrators need most when a node is overloaded. */
-const ALWAYS_SERVED = /^\/(health\/|cluster\/status|cluster\/stream|metrics|raft\/|raft-groups\/)/;
+/**
+ * Requests always let through, whatever the load: health, status, its stream and metrics where the
+ * routes and the app's global prefix (`prefix`, e.g. `/api`, or empty) put them, and the peer
+ * endpoints (served in front of Nest, so never prefixed).
+ */
+export function alwaysServedPattern(prefix: string, routes: ResolvedRaftClusterRoutes): RegExp {
+  const at = (route: string): string => `${prefix}/${route}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const alternatives = ['/raft/', '/raft-groups/'];
+  if (routes.health !== null) alternatives.push(`${at(routes.health)}/`);
+  if (routes.cluster !== null) alternatives.push(`${at(routes.cluster)}/(?:status|stream)(?:[/?]|$)`);
+  if (routes.metrics !== null) alternatives.push(`${at(routes.metrics)}(?:[/?]|$)`);
+  return new RegExp(`^(?:${alternatives.join('|')})`);
+}
 
 /** Fewer requests than this in progress are always admitted, however long the oldest has waited. */
 const MIN_IN_FLIGHT = 32;
@@ -53,7 +67,7 @@ export class AdmissionControl {
    */
   shed(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '/';
-    if (ALWAYS_SERVED.test(url)) return false;
+    if (this.opts.alwaysServed.test(url)) return false;
     let n = this.inFlight.size;
     if (n >= MIN_IN_FLIGHT && this.now() - this.lastStreamScan >= STREAM_SCAN_EVERY_MS) n = this.dropStreams();
     if (n >= this.opts.maxInFlight || (n >= MIN_IN_FLIGHT && this.oldestWaitMs() > this.opts.maxQueueDelayMs)) {
