@@ -90,7 +90,7 @@ export interface RaftClusterModuleOptions {
   idempotencyHeaders?: readonly string[];
   /** CQRS bridge: largest serialised command (or batch, or broadcast event) in bytes; beyond it 413. Default 1 MiB. */
   maxCommandBytes?: number;
-  /** CQRS bridge: compare replica state digests after every index that is a multiple of this. Default `compactionThreshold`. */
+  /** CQRS bridge: compare replica state digests after every index that is a multiple of this. Default `min(compactionThreshold, 256)`. */
   digestInterval?: number;
   /** CQRS bridge: how `@LeaderOnly()` routes answer on a follower unless the route says: 'forward' (default), 'redirect' or 'reject'. */
   leaderOnlyMode?: 'forward' | 'redirect' | 'reject';
@@ -471,7 +471,8 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
   const maxQueueDelayMs = positiveIntOption('maxQueueDelayMs', 1000, 1);
   const maxSessions = positiveIntOption('maxSessions', 10_000, 1);
   const maxCommandBytes = positiveIntOption('maxCommandBytes', 1024 * 1024, 256);
-  const digestInterval = positiveIntOption('digestInterval', compactionThreshold, 1);
+  // A divergence is found at most this many entries after it happened: a few hundred at most by default.
+  const digestInterval = positiveIntOption('digestInterval', Math.min(compactionThreshold, 256), 1);
   let idempotencyHeaders = ['idempotency-key'];
   if (given('idempotencyHeaders')) {
     const h = o.idempotencyHeaders as unknown;

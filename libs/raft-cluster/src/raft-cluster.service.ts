@@ -516,6 +516,11 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     if (this.node.stopReason !== null) return { ready: false, reason: `the cluster node stopped (${this.node.stopReason})`, ...base };
     if (s.leaderId === null) return { ready: false, reason: 'no leader is known', ...base };
     if (s.appliedIndex < s.commit) return { ready: false, reason: `applying the log: ${s.appliedIndex} of ${s.commit} applied`, ...base };
+    const diverged = this.bridge()?.digestStatus()?.lastMismatch ?? null;
+    if (diverged !== null) {
+      const which = diverged.stores.length > 0 ? `: ${diverged.stores.join(', ')}` : '';
+      return { ready: false, reason: `this replica's state diverged from the leader's after entry ${diverged.index}${which} (see stateDigest in /cluster/status)`, ...base };
+    }
     return { ready: true, ...base };
   }
 

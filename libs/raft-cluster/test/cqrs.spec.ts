@@ -6,6 +6,7 @@ import { CapturingLogger, freePort, request, waitFor } from './support';
 jest.setTimeout(60_000);
 
 const SECRET = 'test-cqrs-secret-2b7e41';
+const ACCOUNTS = 'test.accounts';
 const TIMING = { electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30 };
 
 /** Three Nest apps on @nestjs/cqrs in this process, over real HTTP: the CQRS bridge end to end. */
@@ -229,7 +230,17 @@ describe('CQRS over Raft', () => {
     });
     const metrics = await request(`${followers[0].url}/metrics`);
     expect(metrics.text).toMatch(/raft_state_digest_mismatches_total \d+/);
-    expect(logger.lines.some((l) => l.includes('REPLICA DIVERGED'))).toBe(true);
+    const diverged = followers.filter((f) => f.cluster.status().stateDigest?.lastMismatch !== null);
+    expect(diverged.length).toBeGreaterThan(0);
+    for (const f of diverged) {
+      // Named: the one store the planted handler wrote, not the session table or other stores.
+      expect((await status(f)).stateDigest?.lastMismatch).toMatchObject({ stores: [ACCOUNTS] });
+      const ready = await request(`${f.url}/health/ready`);
+      expect([ready.status, ready.json<{ reason: string }>().reason]).toEqual([503, expect.stringContaining(`diverged from the leader's after entry`)]);
+      expect(ready.json<{ reason: string }>().reason).toContain(ACCOUNTS);
+    }
+    expect((await request(`${leader.url}/health/ready`)).status).toBe(200);
+    expect(logger.lines.some((l) => l.includes('REPLICA DIVERGED') && l.includes(`store(s) ${ACCOUNTS} differ`))).toBe(true);
   });
 });
 

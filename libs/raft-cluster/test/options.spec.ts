@@ -42,7 +42,15 @@ describe('validateRaftClusterOptions', () => {
       peerPort: null,
       join: null,
       advertiseUrl: 'http://10.0.0.1:3000',
+      adminToken: SECRET,
+      adminGuard: null,
+      protectReads: false,
+      processMetrics: true,
+      idempotencyHeaders: ['idempotency-key'],
+      digestInterval: 256,
     });
+    expect(validateRaftClusterOptions({ ...base, compactionThreshold: 100 }).digestInterval).toBe(100);
+    expect(validateRaftClusterOptions({ ...base, insecurePeers: true, secret: undefined }).adminToken).toBeNull();
     expect(o.members).toEqual([
       { id: 'node1', url: 'http://10.0.0.1:3000' },
       { id: 'node2', url: 'http://10.0.0.2:3000' },

@@ -16,8 +16,8 @@ export interface CqrsApplyHost {
   /** Resolves once the CQRS module has registered its handlers (log replay waits for it). */
   handlersReady(): Promise<void>;
   isLeader(): boolean;
-  /** Proposes the leader's digest at `index` (fire and forget). */
-  proposeDigest(index: number, digest: string): void;
+  /** Proposes the leader's digest at `index`, with its parts (fire and forget). */
+  proposeDigest(index: number, digest: string, parts: Record<string, string>): void;
   onDivergence(report: DivergenceReport): void;
   warn(message: string): void;
 }
@@ -26,6 +26,16 @@ export interface DivergenceReport {
   index: number;
   leaderDigest: string;
   localDigest: string;
+  /** The stores whose state differs (`(sessions)`: the session table); empty when the leader sent no parts. */
+  stores: string[];
+}
+
+/** The name of the session table among the digest's parts. */
+const SESSIONS_PART = '(sessions)';
+
+interface StateDigest {
+  d: string;
+  s: Record<string, string>;
 }
 
 export interface CqrsStateMachineOptions {
@@ -46,7 +56,8 @@ interface SnapshotDocument {
   v: 1;
   stores: Record<string, unknown>;
   sessions: [string, SessionRecord][];
-  digests: [number, string][];
+  /** [index, digest, parts]; parts are missing in snapshots of older versions. */
+  digests: [number, string, Record<string, string>?][];
 }
 
 /** Errors of the bridge itself (not of a handler): the same on every node, so still deterministic. */
@@ -64,7 +75,7 @@ const DIGESTS_KEPT = 16;
  */
 export class CqrsStateMachine implements StateMachine {
   private readonly sessions = new Map<string, SessionRecord>();
-  private readonly digests = new Map<number, string>();
+  private readonly digests = new Map<number, StateDigest>();
   private checked = { index: 0, matches: 0, mismatches: 0 };
   private ready = false;
 
@@ -80,7 +91,7 @@ export class CqrsStateMachine implements StateMachine {
 
   digestStatus(): { lastCheckedIndex: number; matches: number; mismatches: number; latest: { index: number; digest: string } | null } {
     let latest: { index: number; digest: string } | null = null;
-    for (const [index, digest] of this.digests) if (latest === null || index > latest.index) latest = { index, digest };
+    for (const [index, digest] of this.digests) if (latest === null || index > latest.index) latest = { index, digest: digest.d };
     return { lastCheckedIndex: this.checked.index, matches: this.checked.matches, mismatches: this.checked.mismatches, latest };
   }
 
@@ -203,11 +214,13 @@ export class CqrsStateMachine implements StateMachine {
     // A node that restored a snapshot past `i` has no digest of its own there: nothing to compare.
     if (local === undefined) return null;
     this.checked.index = Math.max(this.checked.index, env.i);
-    if (local === env.d) {
+    if (local.d === env.d) {
       this.checked.matches++;
     } else {
       this.checked.mismatches++;
-      this.host.onDivergence({ index: env.i, leaderDigest: env.d, localDigest: local });
+      const names = new Set([...Object.keys(local.s), ...Object.keys(env.s ?? {})]);
+      const stores = env.s === undefined ? [] : [...names].filter((n) => local.s[n] !== env.s![n]).sort();
+      this.host.onDivergence({ index: env.i, leaderDigest: env.d, localDigest: local.d, stores });
     }
     return null;
   }
@@ -218,17 +231,26 @@ export class CqrsStateMachine implements StateMachine {
     return { stores, sessions: [...this.sessions] };
   }
 
+  /** One digest per store and one of the session table; the state's digest is the digest of those. */
+  private digestState(): StateDigest {
+    const hash = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const s: Record<string, string> = {};
+    for (const [name, store] of this.stores) s[name] = hash(JSON.stringify(store.snapshot()) ?? 'null');
+    s[SESSIONS_PART] = hash(JSON.stringify([...this.sessions]));
+    return { d: hash(JSON.stringify(s)), s };
+  }
+
   private takeDigest(index: number): void {
-    let digest: string;
+    let digest: StateDigest;
     try {
-      digest = createHash('sha256').update(JSON.stringify(this.stateDocument())).digest('hex');
+      digest = this.digestState();
     } catch (err) {
       this.host.warn(`state digest at ${index} failed: ${(err as Error).message}`);
       return;
     }
     this.digests.set(index, digest);
     while (this.digests.size > DIGESTS_KEPT) this.digests.delete(this.digests.keys().next().value!);
-    if (this.host.isLeader()) this.host.proposeDigest(index, digest);
+    if (this.host.isLeader()) this.host.proposeDigest(index, digest.d, digest.s);
   }
 
   private captureStores(): Map<string, string> {
@@ -242,7 +264,7 @@ export class CqrsStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const doc: SnapshotDocument = { v: 1, ...this.stateDocument(), digests: [...this.digests] };
+    const doc: SnapshotDocument = { v: 1, ...this.stateDocument(), digests: [...this.digests].map(([i, d]) => [i, d.d, d.s]) };
     return new TextEncoder().encode(JSON.stringify(doc));
   }
 
@@ -257,6 +279,6 @@ export class CqrsStateMachine implements StateMachine {
     if (doc.v !== 1) throw new Error(`snapshot format ${String(doc.v)} is not known to this version`);
     for (const [name, store] of this.stores) store.restore(doc.stores[name]);
     for (const [r, rec] of doc.sessions) this.sessions.set(r, rec);
-    for (const [i, d] of doc.digests) this.digests.set(i, d);
+    for (const [i, d, s] of doc.digests) this.digests.set(i, { d, s: s ?? {} });
   }
 }

@@ -50,6 +50,8 @@ export interface DigestEnvelope {
   k: 'digest';
   i: number;
   d: string;
+  /** Digest of each `@ReplicatedState` store and of the session table (`(sessions)`), to name what differs. */
+  s?: Record<string, string>;
 }
 
 /** What a node asks the leader to propose: an envelope before the leader stamps `ts` and `s`. */

@@ -534,14 +534,17 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
       publishLocal: (event) => this.publishLocalFn!(event),
       handlersReady: () => this.handlersRegistered,
       isLeader: () => this.cluster.isLeader,
-      proposeDigest: (index, digest) => {
-        this.cluster.propose(encodeEnvelope({ v: 1, k: 'digest', i: index, d: digest })).catch(() => undefined);
+      proposeDigest: (index, digest, parts) => {
+        this.cluster.propose(encodeEnvelope({ v: 1, k: 'digest', i: index, d: digest, s: parts })).catch(() => undefined);
       },
       onDivergence: (report) => {
         this.divergence = { ...report, at: new Date().toISOString() };
         this.metrics.digestMismatches.inc();
+        const which = report.stores.length > 0 ? `store(s) ${report.stores.join(', ')} differ` : 'the state differs';
         this.logger.error(
-          `REPLICA DIVERGED: the state after entry ${report.index} has digest ${report.localDigest.slice(0, 16)} here but ${report.leaderDigest.slice(0, 16)} on the leader; a command handler is not deterministic (clock, random numbers, I/O or iteration over unordered state)`,
+          `REPLICA DIVERGED after entry ${report.index}: ${which} from the leader's (digest ${report.localDigest.slice(0, 16)} here, ${report.leaderDigest.slice(0, 16)} there). ` +
+            'Either a handler that writes them is not deterministic (clock, random numbers, I/O, iteration over unordered state), or they were written outside apply ' +
+            "(a command that changes them without @Replicated('...') runs on one node only). This node answers /health/ready 503 until its data is rebuilt from the leader (stop it, empty its data folder, start it).",
         );
       },
       warn: (message) => this.logger.warn(message),
