@@ -13,6 +13,8 @@ import { ProcessCluster, request, waitFor } from '../support/process-cluster';
  */
 jest.setTimeout(180_000);
 
+/** Also the admin token: the chat app's ADMIN_TOKEN is not set. */
+const SECRET = 'browser-e2e-secret';
 const ENTRY = 'apps/chat/src/main.ts';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
@@ -65,7 +67,7 @@ async function post(page: Page, sender: string, payload: string): Promise<void> 
     }
     mkdirSync(ARTIFACTS, { recursive: true });
     // Chromium and three nodes share a small machine: a little more slack than the defaults against needless elections.
-    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: 'browser-e2e-secret', env: { ELECTION_TIMEOUT_MS: '300-600', HEARTBEAT_MS: '50' } });
+    cluster = await ProcessCluster.create({ size: 3, entry: ENTRY, secret: SECRET, env: { ELECTION_TIMEOUT_MS: '300-600', HEARTBEAT_MS: '50' } });
     cluster.startAll();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
     await cluster.waitForLeader(60_000);
@@ -131,6 +133,25 @@ async function post(page: Page, sender: string, payload: string): Promise<void> 
     expect(items.map((m) => [m.commit_index, m.payload])).toEqual(lists[0].map((m) => [m.idx, m.payload]));
 
     await node2.screenshot({ path: path.join(ARTIFACTS, 'chat-node2.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("the cluster view's 'make leader' asks for the admin token, and moves leadership only with the right one", async () => {
+    const c = cluster!;
+    const { leaderId } = await c.waitForLeader(20_000);
+    const page = pages.get('node1')!;
+    const target = ['node1', 'node2', 'node3'].find((id) => id !== leaderId)!;
+    const button = `#members tr[data-member="${target}"] button[data-transfer-to="${target}"]`;
+    await page.waitForSelector(button, { timeout: 20_000 });
+    page.once('dialog', (d) => void d.accept('not-the-admin-token'));
+    await page.click(button);
+    await waitFor('the refusal in the cluster log', async () => (await page.textContent('#cluster-log'))?.includes(`leadership transfer to ${target} refused: unauthorized`), 20_000);
+    expect((await c.waitForLeader(20_000)).leaderId).toBe(leaderId);
+
+    page.once('dialog', (d) => void d.accept(SECRET));
+    await page.click(button);
+    await waitFor(`leadership on ${target}`, async () => (await c.waitForLeader(20_000)).leaderId === target, 30_000);
+    await waitFor('the transfer in the cluster log', async () => (await page.textContent('#cluster-log'))?.includes(`leadership transfer to ${target} done`), 20_000);
     expect(pageErrors).toEqual([]);
   });
 

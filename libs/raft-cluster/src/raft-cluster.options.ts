@@ -4,6 +4,7 @@
  */
 import type { CanActivate, Type } from '@nestjs/common';
 import { tickTiming } from '@raft-cqrs/raft';
+import type { RaftPayloadCodec } from './cqrs/payload';
 
 /** A member as given in `members`: `'id=url'` or `{ id, url }`. */
 export interface RaftClusterMember {
@@ -88,6 +89,13 @@ export interface RaftClusterModuleOptions {
    * across different requests: add one only when every client sets it to a fresh value per operation.
    */
   idempotencyHeaders?: readonly string[];
+  /**
+   * CQRS bridge: how command and event fields and handler results become the JSON the log carries, and
+   * back (for example `{ encode: superjson.serialize, decode: superjson.deserialize }` to carry Date,
+   * Map, Set and BigInt). Every node must use the same codec. Default: plain JSON, and a value JSON
+   * would change (Map, Set, Date, BigInt, class instances, NaN, cycles) is refused, naming the field.
+   */
+  codec?: RaftPayloadCodec;
   /** CQRS bridge: largest serialised command (or batch, or broadcast event) in bytes; beyond it 413. Default 1 MiB. */
   maxCommandBytes?: number;
   /** CQRS bridge: compare replica state digests after every index that is a multiple of this. Default `min(compactionThreshold, 256)`. */
@@ -126,6 +134,7 @@ export interface ResolvedRaftClusterOptions {
   maxSessions: number;
   /** Lower-case header names, in order of precedence. */
   idempotencyHeaders: string[];
+  codec: RaftPayloadCodec | null;
   maxCommandBytes: number;
   digestInterval: number;
   leaderOnlyMode: 'forward' | 'redirect' | 'reject';
@@ -165,6 +174,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxQueueDelayMs',
   'maxSessions',
   'idempotencyHeaders',
+  'codec',
   'maxCommandBytes',
   'digestInterval',
   'leaderOnlyMode',
@@ -480,6 +490,13 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
       problems.push(`option "idempotencyHeaders" must be a non-empty array of header names such as ["idempotency-key"], got ${show(h)}`);
     } else idempotencyHeaders = [...new Set((h as string[]).map((x) => x.toLowerCase()))];
   }
+  let codec: RaftPayloadCodec | null = null;
+  if (given('codec')) {
+    const c = o.codec as unknown as { encode?: unknown; decode?: unknown } | null;
+    if (c === null || typeof c !== 'object' || typeof c.encode !== 'function' || typeof c.decode !== 'function') {
+      problems.push(`option "codec" must be an object with encode(value) and decode(value), got ${show(c)}`);
+    } else codec = o.codec as RaftPayloadCodec;
+  }
   let leaderOnlyMode: 'forward' | 'redirect' | 'reject' = 'forward';
   if (given('leaderOnlyMode')) {
     if (o.leaderOnlyMode !== 'forward' && o.leaderOnlyMode !== 'redirect' && o.leaderOnlyMode !== 'reject') {
@@ -517,6 +534,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     maxQueueDelayMs,
     maxSessions,
     idempotencyHeaders,
+    codec,
     maxCommandBytes,
     digestInterval,
     leaderOnlyMode,

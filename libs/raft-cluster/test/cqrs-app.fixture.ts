@@ -41,6 +41,21 @@ export class AuditCommand {
   constructor(readonly account: string) {}
 }
 
+/** Stores whatever it carries under `account`, and answers what it stored (payload tests). */
+@Replicated('test.keep')
+export class KeepCommand {
+  constructor(
+    readonly account: string,
+    readonly value: unknown,
+  ) {}
+}
+
+/** Writes the account, then returns a result the log cannot carry (a BigInt). */
+@Replicated('test.bigint-result')
+export class BigIntResultCommand {
+  constructor(readonly account: string) {}
+}
+
 /** Reads the clock inside apply: what a handler must not do (for the divergence test). */
 @Replicated('test.clock-stamp')
 export class NonDeterministicCommand {
@@ -75,6 +90,8 @@ export class Seen {
   readonly deposits: string[] = [];
   readonly announcements: string[] = [];
   readonly audits: string[] = [];
+  /** What KeepCommand's handler received, by account (not replicated state: what this node saw). */
+  readonly kept = new Map<string, unknown>();
 }
 
 @CommandHandler(DepositCommand)
@@ -161,6 +178,25 @@ export class AnnouncedHandler implements IEventHandler<AnnouncedEvent> {
   }
 }
 
+@CommandHandler(KeepCommand)
+export class KeepHandler implements ICommandHandler<KeepCommand> {
+  constructor(private readonly seen: Seen) {}
+  async execute(cmd: KeepCommand): Promise<{ value: unknown; isDate: boolean }> {
+    this.seen.kept.set(cmd.account, cmd.value);
+    return { value: cmd.value, isDate: cmd.value instanceof Date };
+  }
+}
+
+@CommandHandler(BigIntResultCommand)
+export class BigIntResultHandler implements ICommandHandler<BigIntResultCommand> {
+  constructor(private readonly store: AccountStore) {}
+  async execute(cmd: BigIntResultCommand): Promise<{ total: bigint }> {
+    this.store.set(cmd.account, { balance: 1_000_000, lastIndex: 0, ids: [] });
+    this.store.delete('a1');
+    return { total: 10n ** 20n };
+  }
+}
+
 @QueryHandler(GetAccountQuery)
 export class GetAccountHandler implements IQueryHandler<GetAccountQuery> {
   constructor(private readonly store: AccountStore) {}
@@ -227,7 +263,21 @@ export class BankController {
 
 @Module({
   controllers: [BankController],
-  providers: [AccountStore, Seen, BonusSaga, BonusHandler, AuditHandler, DepositHandler, NonDeterministicHandler, DepositedHandler, AnnouncedHandler, GetAccountHandler, GetAccountLinearizableHandler],
+  providers: [
+    AccountStore,
+    Seen,
+    BonusSaga,
+    BonusHandler,
+    AuditHandler,
+    DepositHandler,
+    NonDeterministicHandler,
+    KeepHandler,
+    BigIntResultHandler,
+    DepositedHandler,
+    AnnouncedHandler,
+    GetAccountHandler,
+    GetAccountLinearizableHandler,
+  ],
 })
 export class BankModule {}
 

@@ -1,6 +1,6 @@
 import { signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus } from '../src';
-import { NonDeterministicCommand, BankNode, DepositCommand, startBankNode } from './cqrs-app.fixture';
+import { BankNode, BigIntResultCommand, DepositCommand, KeepCommand, NonDeterministicCommand, startBankNode } from './cqrs-app.fixture';
 import { CapturingLogger, freePort, request, waitFor } from './support';
 
 jest.setTimeout(60_000);
@@ -114,6 +114,64 @@ describe('CQRS over Raft', () => {
     expect(second.json<{ index: number }>().index).toBeGreaterThan(first.json<{ index: number }>().index);
     await allApplied();
     for (const n of nodes) expect(n.store.get('a4')?.balance).toBe(11);
+  });
+
+  it('refuses a command whose fields JSON cannot carry, before the log, naming the command and the field', async () => {
+    await allApplied();
+    const before = (await status(leader)).lastLogIndex;
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const cases: [unknown, string, RegExp][] = [
+      [new Map([['a', 1]]), 'value', /a Map/],
+      [new Set([1]), 'value', /a Set/],
+      [new Date(0), 'value', /a Date/],
+      [{ deep: [1, { n: 10n }] }, 'value.deep[1].n', /a BigInt/],
+      [() => 1, 'value', /a function/],
+      [new Point(1), 'value', /an instance of Point/],
+      [[1, Number.NaN], 'value[1]', /NaN/],
+      [{ x: Number.POSITIVE_INFINITY }, 'value.x', /Infinity/],
+      [cyclic, 'value.self', /a cycle/],
+      [[1, undefined], 'value[1]', /undefined/],
+    ];
+    for (const [value, field, problem] of cases) {
+      for (const via of [leader, followers[0]]) {
+        const err = await via.commandBus.execute(new KeepCommand('payload', value)).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect([field, err]).toEqual([field, expect.objectContaining({ status: 400, code: 'unserializable_command', extra: { command: 'test.keep', field } })]);
+        expect((err as Error).message).toMatch(problem);
+        expect((err as Error).message).toContain('command "test.keep"');
+      }
+    }
+    await allApplied();
+    // Nothing reached the log: no node's handler saw any of them (digest entries may have come and gone).
+    expect(nodes.map((n) => n.seen.kept.has('payload'))).toEqual([false, false, false]);
+    expect((await status(leader)).lastLogIndex).toBeLessThanOrEqual(before + 1);
+    // Undefined fields are fine (JSON leaves them out, and they read back as undefined).
+    await expect(followers[0].commandBus.execute(new KeepCommand('payload', { a: undefined, b: 1 }))).resolves.toEqual({ value: { b: 1 }, isDate: false });
+  });
+
+  it('fails a command whose handler returns what the log cannot carry, on every node, with its writes taken back', async () => {
+    await allApplied();
+    const a1 = nodes.map((n) => JSON.stringify(n.store.get('a1')));
+    for (const via of [followers[1], leader]) {
+      const err = await via.commandBus.execute(new BigIntResultCommand('big')).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ status: 500 });
+      expect(JSON.stringify((err as { getResponse?: () => unknown }).getResponse?.() ?? (err as Error).message)).toMatch(/test\.bigint-result.*a BigInt/);
+    }
+    await allApplied();
+    for (const n of nodes) {
+      expect(n.store.get('big')).toBeUndefined();
+      expect(JSON.stringify(n.store.get('a1'))).toBe(a1[0]);
+    }
+    expect(new Set(a1).size).toBe(1);
   });
 
   it('serves a linearizable read on a follower that sees the write acknowledged just before, every time', async () => {
@@ -260,6 +318,35 @@ describe('idempotencyHeaders', () => {
       expect(node.store.get('k')?.balance).toBe(2);
       const bad = await deposit({ 'x-request-id': 'has space' });
       expect([bad.status, bad.json<{ field: string }>().field]).toEqual([400, 'x-request-id']);
+    } finally {
+      await node.app.close();
+    }
+  });
+});
+
+describe('codec', () => {
+  it("carries what the app's codec carries (a Date here), decoded for the handler and for the caller", async () => {
+    const logger = new CapturingLogger();
+    const port = await freePort();
+    // Tags Dates so that they survive JSON; everything else passes through.
+    const codec = {
+      encode: (v: unknown): unknown => JSON.parse(JSON.stringify(v, function (this: Record<string, unknown>, k: string, x: unknown) {
+        const raw = this[k];
+        return raw instanceof Date ? { $date: raw.getTime() } : x;
+      })),
+      decode: (v: unknown): unknown => JSON.parse(JSON.stringify(v), (_k, x: unknown) => (x !== null && typeof x === 'object' && '$date' in x ? new Date((x as { $date: number }).$date) : x)),
+    };
+    const node = await startBankNode('solo', port, { members: [`solo=http://127.0.0.1:${port}`], secret: SECRET, codec, ...TIMING }, logger);
+    try {
+      await waitFor('a leader', () => node.cluster.isLeader);
+      const when = new Date(Date.UTC(2030, 0, 2));
+      const result = (await node.commandBus.execute(new KeepCommand('dated', when))) as { value: unknown; isDate: boolean };
+      expect(result.isDate).toBe(true);
+      expect(result.value).toEqual(when);
+      expect(node.seen.kept.get('dated')).toEqual(when);
+      // What the codec itself cannot encode fails at execute, before the log.
+      await expect(node.commandBus.execute(new KeepCommand('big', 1n))).rejects.toThrow('BigInt');
+      expect(node.seen.kept.has('big')).toBe(false);
     } finally {
       await node.app.close();
     }

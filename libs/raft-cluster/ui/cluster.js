@@ -40,6 +40,41 @@
     return e;
   }
 
+  var CLUSTER_PATH = STREAM_PATH.replace(/\/stream$/, '');
+  var TOKEN_KEY = 'raft-cluster-admin-token';
+
+  /**
+   * POSTs a cluster change to the node that served the page, with the admin token: asked for once per
+   * tab (sessionStorage), forgotten when the node answers 401. `done(null)` on success, else the reason.
+   */
+  function adminPost(path, body, done) {
+    var token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) {
+      token = window.prompt('Admin token for cluster changes (ADMIN_TOKEN; the cluster secret when it is unset):');
+      if (!token) return done('no admin token given');
+      sessionStorage.setItem(TOKEN_KEY, token);
+    }
+    fetch(CLUSTER_PATH + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer ' + token },
+      body: JSON.stringify(body),
+    })
+      .then(function (res) {
+        return res
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (b) {
+            if (res.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+            done(res.ok ? null : (b.error || 'HTTP ' + res.status) + (b.message ? ': ' + b.message : ''));
+          });
+      })
+      .catch(function (e) {
+        done(String(e && e.message ? e.message : e));
+      });
+  }
+
   function badge(text, cls, extra) {
     var b = el('span', { class: 'badge ' + (cls || ''), text: text });
     if (extra) for (var k in extra) b.setAttribute(k, extra[k]);
@@ -129,6 +164,20 @@
       log.forEach(function (l) {
         logList.appendChild(el('li', null, [el('time', { text: l.t }), l.text]));
       });
+    }
+
+    /** "make leader": a leadership transfer to `id`, asked of this page's node (it forwards to the leader). */
+    function transferButton(id) {
+      var b = el('button', { class: 'secondary small', type: 'button', 'data-transfer-to': id, text: 'make leader', title: 'POST leadership-transfer { to: ' + id + ' } (needs the admin token)' });
+      b.addEventListener('click', function () {
+        b.disabled = true;
+        addLog('leadership transfer to ' + id + ' asked');
+        adminPost('/leadership-transfer', { to: id }, function (err) {
+          b.disabled = false;
+          addLog(err === null ? 'leadership transfer to ' + id + ' done' : 'leadership transfer to ' + id + ' refused: ' + err);
+        });
+      });
+      return b;
     }
 
     function syncFeeds(s) {
@@ -244,7 +293,7 @@
           el('td', null, [el('strong', { text: m.id }), self ? ' ' : null, self ? badge('you', 'you') : null]),
           el('td', { class: 'mono' }, [m.url ? el('a', { href: m.url.replace(/\/+$/, '') + '/', text: m.url }) : '—']),
           el('td', null, [role]),
-          el('td', null, [m.voter ? 'voter' : badge('learner', 'warn')]),
+          el('td', null, [m.voter ? 'voter' : badge('learner', 'warn'), m.voter && m.id !== s.leaderId ? ' ' : null, m.voter && m.id !== s.leaderId ? transferButton(m.id) : null]),
           el('td', null, [reach, browser ? ' ' : null, browser]),
           el('td', { class: 'num', text: live ? own.term : '—' }),
           el('td', { class: 'num', text: live ? own.commitIndex : '—' }),

@@ -24,6 +24,11 @@ const storage = new AsyncLocalStorage<RaftApplyContext>();
 
 export class ApplyContextImpl implements RaftApplyContext {
   private counter = 0;
+  /**
+   * Undo steps of the store writes made while this entry is applied, newest last: a handler that fails
+   * (or returns what the log cannot carry) leaves the stores as they were, on every node. Null: not kept.
+   */
+  undo: (() => void)[] | null = null;
 
   constructor(
     readonly index: number,
@@ -50,6 +55,12 @@ export function runInApplyContext<T>(ctx: RaftApplyContext, fn: () => T): T {
 /** The apply context of the entry being applied, or undefined outside an apply. */
 export function currentApplyContext(): RaftApplyContext | undefined {
   return storage.getStore();
+}
+
+/** Records how to take back a store write of the entry being applied (no-op when nothing is recorded). */
+export function recordUndo(step: () => void): void {
+  const ctx = storage.getStore();
+  if (ctx instanceof ApplyContextImpl && ctx.undo !== null) ctx.undo.push(step);
 }
 
 /** The apply context of the entry being applied; throws outside an apply (a handler called directly). */

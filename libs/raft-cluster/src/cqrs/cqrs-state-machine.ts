@@ -5,6 +5,7 @@ import { ApplyContextImpl, runInApplyContext } from './apply-context';
 import { replicatedCommands, replicatedEvents } from './decorators';
 import { BatchEnvelope, CommandEnvelope, decodeEnvelope, DigestEnvelope, EnvelopeError, EventEnvelope } from './envelope';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
+import { findUnfaithful, jsonCopy, RaftPayloadCodec } from './payload';
 import type { ReplicatedStateStore } from './replicated-store';
 
 /** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
@@ -43,6 +44,8 @@ export interface CqrsStateMachineOptions {
   maxSessions: number;
   /** A digest of the state is taken after every index that is a multiple of this. */
   digestInterval: number;
+  /** Fields and results through the app's codec instead of plain JSON. */
+  codec?: RaftPayloadCodec | null;
 }
 
 type Outcome = { ok: true; v: unknown } | { ok: false; e: SerializedError };
@@ -153,24 +156,45 @@ export class CqrsStateMachine implements StateMachine {
     const cls = (kind === 'command' ? replicatedCommands : replicatedEvents).get(name);
     if (cls === undefined) throw bridgeError(400, kind === 'command' ? 'unknown_command' : 'unknown_event', `no ${kind} is registered as ${JSON.stringify(name)} on this node`);
     const obj = Object.create(cls.prototype as object) as object;
-    if (payload !== null && typeof payload === 'object') Object.assign(obj, payload);
+    const fields = this.opts.codec ? this.opts.codec.decode(payload) : payload;
+    if (fields !== null && typeof fields === 'object') Object.assign(obj, fields);
     return obj;
+  }
+
+  /**
+   * A handler's result as the log's outcome (kept in the session table, sent to a forwarding node):
+   * what the log cannot carry fails the command, the same way on every node, rather than answering
+   * the caller with an error while the state changed.
+   */
+  private encodeResult(name: string, result: unknown): unknown {
+    if (result === undefined) return null;
+    const encoded = this.opts.codec ? this.opts.codec.encode(result) : result;
+    const bad = findUnfaithful(encoded);
+    if (bad !== null) {
+      const where = bad.path === '' ? 'the value' : `field "${bad.path}"`;
+      throw bridgeError(500, 'unserializable_result', `the handler of command "${name}" returned a result whose ${where} is ${bad.problem}; the command was not applied. Return plain JSON values, or set the codec option`);
+    }
+    return jsonCopy(encoded);
   }
 
   private async applyCommand(env: CommandEnvelope, ctx: ApplyContext): Promise<unknown> {
     const seen = this.remembered(env.r, env.h);
     if (seen !== undefined) return CqrsStateMachine.settle(seen);
     const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, 0);
+    actx.undo = [];
     let outcome: Outcome;
     let original: unknown;
     try {
       const command = this.build('command', env.n, env.p);
       const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
-      outcome = { ok: true, v: result === undefined ? null : JSON.parse(JSON.stringify(result)) };
+      outcome = { ok: true, v: this.encodeResult(env.n, result) };
     } catch (err) {
+      // InMemoryStore writes are taken back; a store of the app's own keeps what the handler did.
+      for (let i = actx.undo.length - 1; i >= 0; i--) actx.undo[i]();
       original = err;
       outcome = { ok: false, e: serializeError(err) };
     }
+    actx.undo = null;
     this.remember(env.r, env.h, outcome);
     if (!outcome.ok) throw original;
     return outcome.v;
@@ -189,7 +213,7 @@ export class CqrsStateMachine implements StateMachine {
         const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, i);
         const command = this.build('command', env.c[i].n, env.c[i].p);
         const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
-        results.push(result === undefined ? null : JSON.parse(JSON.stringify(result)));
+        results.push(this.encodeResult(env.c[i].n, result));
       }
       outcome = { ok: true, v: results };
     } catch (err) {

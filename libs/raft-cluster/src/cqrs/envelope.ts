@@ -128,7 +128,3 @@ export function requestHash(parts: { n: string; p: unknown }[]): string {
   return h.digest('hex').slice(0, 32);
 }
 
-/** A command's own enumerable fields, as they travel in the log. */
-export function toPayload(obj: object): unknown {
-  return JSON.parse(JSON.stringify(obj)) as unknown;
-}

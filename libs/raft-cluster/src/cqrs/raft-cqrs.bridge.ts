@@ -15,7 +15,8 @@ import { RaftClusterService } from '../raft-cluster.service';
 import { currentApplyContext, isApplying } from './apply-context';
 import { CqrsStateMachine, DivergenceReport } from './cqrs-state-machine';
 import { QUERY_CONSISTENCY, ReadConsistency, REPLICATED_STATE, replicatedCommandName, replicatedCommands, replicatedEventName, replicatedEvents } from './decorators';
-import { checkUnstamped, encodeEnvelope, Envelope, EnvelopeError, requestHash, toPayload, Unstamped } from './envelope';
+import { checkUnstamped, encodeEnvelope, Envelope, EnvelopeError, requestHash, Unstamped } from './envelope';
+import { findUnfaithful, jsonCopy, RaftPayloadCodec } from './payload';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import type { ReplicatedStateStore } from './replicated-store';
 import { currentRequestContext } from './request-context';
@@ -72,9 +73,29 @@ function isClusterError(err: unknown): boolean {
   return err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof RaftError || err instanceof NodeStoppedError || err instanceof ClusterHttpError;
 }
 
+/**
+ * A command's or event's own fields as they travel in the log: through the app's codec, or as JSON after
+ * a check that JSON carries every field faithfully (400 naming the command and the field otherwise).
+ */
+export function encodePayload(codec: RaftPayloadCodec | null, kind: 'command' | 'event', name: string, obj: object): unknown {
+  const fields: Record<string, unknown> = { ...(obj as Record<string, unknown>) };
+  const encoded = codec === null ? fields : codec.encode(fields);
+  const bad = findUnfaithful(encoded);
+  if (bad !== null) {
+    const where = codec === null ? `field "${bad.path}"` : `the codec's output at "${bad.path}"`;
+    throw new ClusterHttpError(
+      400,
+      `unserializable_${kind}`,
+      `${kind} "${name}": ${where} is ${bad.problem}; the log carries JSON, so every node would see something else. Send plain JSON values, or set the codec option`,
+      { [kind]: name, field: bad.path },
+    );
+  }
+  return jsonCopy(encoded);
+}
+
 /** A replicated command as it is asked of the leader: its fields, request id and the hash of what was asked. */
-function commandRequest(name: string, command: object, r: string): Unstamped {
-  const p = toPayload(command);
+function commandRequest(codec: RaftPayloadCodec | null, name: string, command: object, r: string): Unstamped {
+  const p = encodePayload(codec, 'command', name, command);
   return { k: 'cmd', n: name, p, r, h: requestHash([{ n: name, p }]) };
 }
 
@@ -175,6 +196,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     this.machine = new CqrsStateMachine(this.applyHost(), this.discoverStores(), {
       maxSessions: this.options.maxSessions,
       digestInterval: this.options.digestInterval,
+      codec: this.options.codec,
     });
     this.patchCommandBus(commandBus);
     this.patchQueryBus(queryBus);
@@ -208,13 +230,19 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     const c = commands.map((cmd, i) => {
       const n = cmd !== null && typeof cmd === 'object' ? replicatedCommandName(cmd) : undefined;
       if (n === undefined) throw new ClusterHttpError(400, 'unknown_command', `command ${i} of the batch is not @Replicated`);
-      return { n, p: toPayload(cmd) };
+      return { n, p: encodePayload(this.codec, 'command', n, cmd) };
     });
-    return (await this.submit({ k: 'batch', c, r: this.nextRequestId(), h: requestHash(c) })) as unknown[];
+    const results = (await this.submit({ k: 'batch', c, r: this.nextRequestId(), h: requestHash(c) })) as unknown[];
+    return this.codec === null ? results : results.map((v) => this.codec!.decode(v));
   }
 
   private async executeReplicated(name: string, command: object): Promise<unknown> {
-    return this.submit(commandRequest(name, command, this.nextRequestId()));
+    const result = await this.submit(commandRequest(this.codec, name, command, this.nextRequestId()));
+    return this.codec === null ? result : this.codec.decode(result);
+  }
+
+  private get codec(): RaftPayloadCodec | null {
+    return this.options.codec;
   }
 
   /** Why `u` is over `maxCommandBytes` serialised, or null when it is not. */
@@ -470,9 +498,12 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     const ctx = currentApplyContext()!;
     if (!this.cluster.isLeader) return Promise.resolve(undefined);
     const r = `apply:${ctx.index}:${ctx.position}:${ctx.newId()}`;
-    this.submit(commandRequest(name, command, r)).catch((err: unknown) => {
-      this.logger.warn(`command ${name} dispatched while applying entry ${ctx.index} failed: ${(err as Error).message}`);
-    });
+    // Never throws into the apply: only the leader gets here, and a failure on one node only would diverge.
+    Promise.resolve()
+      .then(() => this.submit(commandRequest(this.codec, name, command, r)))
+      .catch((err: unknown) => {
+        this.logger.warn(`command ${name} dispatched while applying entry ${ctx.index} failed: ${(err as Error).message}`);
+      });
     return Promise.resolve(undefined);
   }
 
@@ -496,7 +527,8 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     const publishAll = bus.publishAll.bind(bus) as (events: object[], ...rest: unknown[]) => unknown;
     this.publishLocalFn = (event) => void publish(event);
     const broadcast = (name: string, event: object): void => {
-      this.submit({ k: 'evt', n: name, p: toPayload(event) }).catch((err: unknown) => {
+      const p = encodePayload(this.codec, 'event', name, event);
+      this.submit({ k: 'evt', n: name, p }).catch((err: unknown) => {
         this.logger.warn(`broadcast event ${name} was not published: ${(err as Error).message}`);
       });
     };

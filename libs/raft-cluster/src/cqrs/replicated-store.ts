@@ -1,4 +1,4 @@
-import { isApplying } from './apply-context';
+import { isApplying, recordUndo } from './apply-context';
 import { REPLICATED_STATE } from './decorators';
 
 /**
@@ -29,12 +29,27 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   set(id: string, value: V): void {
     this.assertApplying('set');
+    this.recordUndo(id);
     this.items.set(id, value);
   }
 
   delete(id: string): boolean {
     this.assertApplying('delete');
+    this.recordUndo(id);
     return this.items.delete(id);
+  }
+
+  /**
+   * Puts `id` back as it is now if the entry being applied fails. A deleted id comes back at the end of
+   * the iteration order: the same on every node, since every node takes the same steps back.
+   */
+  private recordUndo(id: string): void {
+    if (!this.items.has(id)) {
+      recordUndo(() => this.items.delete(id));
+      return;
+    }
+    const previous = this.items.get(id) as V;
+    recordUndo(() => this.items.set(id, previous));
   }
 
   values(): IterableIterator<V> {
