@@ -35,7 +35,22 @@ export interface SystemRun {
   label: string;
   loadBefore: number[];
   loadAfter: number[];
-  rows: (LoadResult & { round: number; member: string; leaderChanged: boolean; serverCpuSeconds: number; clientCpuSeconds: number })[];
+  rows: (LoadResult & { round: number; member: string; leaderChanged: boolean; serverCpuSeconds: number; clientCpuSeconds: number; cpuMsPerPut: CpuPerPut })[];
+}
+
+/**
+ * CPU milliseconds per acknowledged put over the row (warm-up included), read from /proc for each
+ * member and from this process for the load generator: steadier than throughput on a noisy machine,
+ * and on 2 cores the cluster's sum is what bounds throughput.
+ */
+export interface CpuPerPut {
+  leader: number;
+  /** Each follower, in member order. */
+  followers: number[];
+  /** The load generator (this process). */
+  client: number;
+  /** Leader and followers together. */
+  cluster: number;
 }
 
 const active = new Set<System>();
@@ -74,8 +89,8 @@ async function runSystem(system: System, round: number, paths: string[], levels:
       for (const c of levels) {
         const leaderBefore = await system.leader();
         const driver = await system.driver(p, c);
-        const pids = system.pids();
-        const cpu0 = pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+        const procs = system.processes();
+        const cpu0 = procs.map((x) => cpuSeconds(x.pid));
         const client0 = process.cpuUsage();
         let r: LoadResult;
         try {
@@ -84,14 +99,25 @@ async function runSystem(system: System, round: number, paths: string[], levels:
           await driver.close();
         }
         const client = process.cpuUsage(client0);
-        const serverCpu = pids.reduce((a, pid) => a + cpuSeconds(pid), 0) - cpu0;
+        const used = procs.map((x, i) => cpuSeconds(x.pid) - cpu0[i]);
+        const serverCpu = used.reduce((a, b) => a + b, 0);
         const leaderAfter = await system.leader();
-        const row = { ...r, round, member: p.endsWith('follower') ? 'follower' : 'leader', leaderChanged: leaderAfter !== leaderBefore, serverCpuSeconds: serverCpu, clientCpuSeconds: (client.user + client.system) / 1e6 };
+        const perPut = (s: number): number => (s * 1000) / Math.max(1, r.totalOk);
+        const leaderAt = procs.findIndex((x) => x.id === leaderBefore);
+        const cpuMsPerPut: CpuPerPut = {
+          leader: leaderAt >= 0 ? perPut(used[leaderAt]) : NaN,
+          followers: used.filter((_, i) => i !== leaderAt).map(perPut),
+          client: perPut((client.user + client.system) / 1e6),
+          cluster: perPut(serverCpu),
+        };
+        const row = { ...r, round, member: p.endsWith('follower') ? 'follower' : 'leader', leaderChanged: leaderAfter !== leaderBefore, serverCpuSeconds: serverCpu, clientCpuSeconds: (client.user + client.system) / 1e6, cpuMsPerPut };
         rows.push(row);
         const errs = Object.entries(r.errors).map(([m, n]) => `${n}x ${m}`).join('; ');
+        const ms = (x: number): string => x.toFixed(3);
         console.log(
           `  ${p.padEnd(22)} c=${String(c).padStart(3)}  ${r.throughput.toFixed(0).padStart(6)} puts/s  p50 ${r.p50.toFixed(2).padStart(7)} ms  p99 ${r.p99.toFixed(2).padStart(7)} ms  ` +
-            `failed ${r.failed}  server cpu ${((serverCpu / (warmup + seconds)) * 100).toFixed(0)}% (${((serverCpu * 1000) / Math.max(1, r.totalOk)).toFixed(2)} ms/put)${row.leaderChanged ? '  LEADER CHANGED' : ''}${errs !== '' ? `  errors: ${errs}` : ''}`,
+            `failed ${r.failed}  cpu ms/put: leader ${ms(cpuMsPerPut.leader)} followers ${cpuMsPerPut.followers.map(ms).join('/')} cluster ${ms(cpuMsPerPut.cluster)} client ${ms(cpuMsPerPut.client)}` +
+            `${row.leaderChanged ? '  LEADER CHANGED' : ''}${errs !== '' ? `  errors: ${errs}` : ''}`,
         );
       }
     }

@@ -16,6 +16,8 @@ export interface SummaryRow {
   p50: number;
   p99: number;
   failed: number;
+  /** Medians over rounds of CPU ms per put: the leader, the mean of the followers, the load generator, the whole cluster. */
+  cpuMsPerPut: { leader: number; follower: number; client: number; cluster: number };
   perRound: { round: number; throughput: number; p50: number; p99: number; failed: number }[];
 }
 
@@ -53,6 +55,12 @@ export function summarise(runs: SystemRun[], levels: number[]): { rows: SummaryR
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         failed: rs.reduce((a, r) => a + r.failed, 0),
+        cpuMsPerPut: {
+          leader: median(rs.map((r) => r.cpuMsPerPut?.leader ?? NaN)),
+          follower: median(rs.map((r) => (r.cpuMsPerPut ? r.cpuMsPerPut.followers.reduce((a, b) => a + b, 0) / Math.max(1, r.cpuMsPerPut.followers.length) : NaN))),
+          client: median(rs.map((r) => r.cpuMsPerPut?.client ?? NaN)),
+          cluster: median(rs.map((r) => r.cpuMsPerPut?.cluster ?? NaN)),
+        },
         perRound: rs.map((r) => ({ round: r.round, throughput: r.throughput, p50: r.p50, p99: r.p99, failed: r.failed })),
       });
     }
@@ -93,9 +101,16 @@ export function markdown(r: CompareResult): string {
   );
   lines.push('');
   if (r.summary.rows.length > 0) {
-    lines.push('| path | concurrency | puts/s | p50 ms | p99 ms | failed |', '|---|---:|---:|---:|---:|---:|');
-    for (const x of r.summary.rows) lines.push(`| ${x.path} | ${x.concurrency} | ${f0(x.throughput)} | ${f2(x.p50)} | ${f2(x.p99)} | ${x.failed} |`);
-    lines.push('');
+    lines.push(
+      '| path | concurrency | puts/s | p50 ms | p99 ms | failed | CPU ms/put: cluster | leader | each follower | load generator |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    );
+    const f3 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(3) : '-');
+    for (const x of r.summary.rows) {
+      const cpu = x.cpuMsPerPut;
+      lines.push(`| ${x.path} | ${x.concurrency} | ${f0(x.throughput)} | ${f2(x.p50)} | ${f2(x.p99)} | ${x.failed} | ${f3(cpu?.cluster)} | ${f3(cpu?.leader)} | ${f3(cpu?.follower)} | ${f3(cpu?.client)} |`);
+    }
+    lines.push('', 'CPU from /proc (user + system) of each member over the row, warm-up included, per acknowledged put; the load generator is the benchmark process.', '');
   }
   if (r.summary.ratios.length > 0) {
     lines.push('| ours / etcd | concurrency | throughput x | p50 x | p99 x |', '|---|---:|---:|---:|---:|');

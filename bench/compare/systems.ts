@@ -24,8 +24,8 @@ export interface System {
   kill(id: string): Promise<void>;
   restart(id: string): void;
   waitCaughtUp(id: string): Promise<void>;
-  /** Process ids of the running members (for CPU accounting). */
-  pids(): number[];
+  /** The running members' process ids, by member id (for CPU accounting per role). */
+  processes(): { id: string; pid: number }[];
   stop(): Promise<void>;
   /** The last lines a member printed (for error reports). */
   output(id: string): string;
@@ -137,9 +137,9 @@ export class OursSystem implements System {
     await c.waitForLeader(30_000);
   }
 
-  pids(): number[] {
+  processes(): { id: string; pid: number }[] {
     if (this.cluster === null) return [];
-    return [...this.cluster.members.values()].map((m) => m.proc?.pid).filter((p): p is number => p !== undefined);
+    return [...this.cluster.members.values()].flatMap((m) => (m.proc?.pid !== undefined ? [{ id: m.id, pid: m.proc.pid }] : []));
   }
 
   async stop(): Promise<void> {
@@ -235,9 +235,9 @@ export class EtcdSystem implements System {
     await this.c().waitForLeader(30_000);
   }
 
-  pids(): number[] {
+  processes(): { id: string; pid: number }[] {
     if (this.cluster === null) return [];
-    return [...this.cluster.members.values()].map((m) => m.proc?.pid).filter((p): p is number => p !== undefined);
+    return [...this.cluster.members.values()].flatMap((m) => (m.proc?.pid !== undefined ? [{ id: m.name, pid: m.proc.pid }] : []));
   }
 
   async stop(): Promise<void> {
