@@ -6,6 +6,7 @@ import { replicatedCommands, replicatedEvents } from './decorators';
 import { BatchEnvelope, CommandEnvelope, decodeEnvelope, DigestEnvelope, EnvelopeError, EventEnvelope } from './envelope';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import { findUnfaithful, jsonCopy, RaftPayloadCodec } from './payload';
+import { SetDigest } from './set-digest';
 import type { ReplicatedStateStore } from './replicated-store';
 
 /** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
@@ -78,6 +79,9 @@ const DIGESTS_KEPT = 16;
  */
 export class CqrsStateMachine implements StateMachine {
   private readonly sessions = new Map<string, SessionRecord>();
+  /** The session table's digest, kept up to date as records come and go (a record never changes). */
+  private readonly sessionDigest = new SetDigest();
+  private readonly sessionHashes = new Map<string, Buffer>();
   private readonly digests = new Map<number, StateDigest>();
   private checked = { index: 0, matches: 0, mismatches: 0 };
   private ready = false;
@@ -142,9 +146,25 @@ export class CqrsStateMachine implements StateMachine {
   }
 
   private remember(r: string, h: string, o: Outcome): void {
-    this.sessions.set(r, { h, o });
+    this.forgetSession(r);
+    this.addSession(r, { h, o });
     // Every node evicts the same records at the same index: the table is part of the replicated state.
-    while (this.sessions.size > this.opts.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+    while (this.sessions.size > this.opts.maxSessions) this.forgetSession(this.sessions.keys().next().value!);
+  }
+
+  private addSession(r: string, rec: SessionRecord): void {
+    this.sessions.set(r, rec);
+    const hash = SetDigest.hash(JSON.stringify([r, rec]));
+    this.sessionHashes.set(r, hash);
+    this.sessionDigest.add(hash);
+  }
+
+  private forgetSession(r: string): void {
+    const hash = this.sessionHashes.get(r);
+    if (hash === undefined) return;
+    this.sessionDigest.remove(hash);
+    this.sessionHashes.delete(r);
+    this.sessions.delete(r);
   }
 
   private static settle(o: Outcome): unknown {
@@ -259,8 +279,8 @@ export class CqrsStateMachine implements StateMachine {
   private digestState(): StateDigest {
     const hash = (text: string): string => createHash('sha256').update(text).digest('hex');
     const s: Record<string, string> = {};
-    for (const [name, store] of this.stores) s[name] = hash(JSON.stringify(store.snapshot()) ?? 'null');
-    s[SESSIONS_PART] = hash(JSON.stringify([...this.sessions]));
+    for (const [name, store] of this.stores) s[name] = typeof store.digest === 'function' ? store.digest() : hash(JSON.stringify(store.snapshot()) ?? 'null');
+    s[SESSIONS_PART] = this.sessionDigest.value();
     return { d: hash(JSON.stringify(s)), s };
   }
 
@@ -294,6 +314,8 @@ export class CqrsStateMachine implements StateMachine {
 
   restore(data: Uint8Array): void {
     this.sessions.clear();
+    this.sessionHashes.clear();
+    this.sessionDigest.clear();
     this.digests.clear();
     if (data.length === 0) {
       for (const store of this.stores.values()) store.restore(undefined);
@@ -302,7 +324,7 @@ export class CqrsStateMachine implements StateMachine {
     const doc = JSON.parse(new TextDecoder().decode(data)) as SnapshotDocument;
     if (doc.v !== 1) throw new Error(`snapshot format ${String(doc.v)} is not known to this version`);
     for (const [name, store] of this.stores) store.restore(doc.stores[name]);
-    for (const [r, rec] of doc.sessions) this.sessions.set(r, rec);
+    for (const [r, rec] of doc.sessions) this.addSession(r, rec);
     for (const [i, d, s] of doc.digests) this.digests.set(i, { d, s: s ?? {} });
   }
 }

@@ -1,5 +1,6 @@
 import { isApplying, recordUndo } from './apply-context';
 import { REPLICATED_STATE } from './decorators';
+import { SetDigest } from './set-digest';
 
 /**
  * State that the replicated state machine snapshots, restores and digests. `snapshot()` returns a
@@ -9,6 +10,11 @@ import { REPLICATED_STATE } from './decorators';
 export interface ReplicatedStateStore {
   snapshot(): unknown;
   restore(state: unknown): void;
+  /**
+   * Optional: a digest of the state, equal on replicas with equal state, cheaper than hashing
+   * `snapshot()` (which is what is done without it, every `digestInterval` entries).
+   */
+  digest?(): string;
 }
 
 /**
@@ -18,8 +24,17 @@ export interface ReplicatedStateStore {
  */
 export class InMemoryStore<V> implements ReplicatedStateStore {
   protected readonly items = new Map<string, V>();
+  /**
+   * The digest follows the writes instead of hashing the whole store each time: ids written, or read
+   * during apply (a handler may change a value in place), are hashed again at the next digest.
+   */
+  private readonly entryDigest = new SetDigest();
+  private readonly entryHashes = new Map<string, Buffer>();
+  private readonly touched = new Set<string>();
+  private allTouched = true;
 
   get(id: string): V | undefined {
+    if (isApplying()) this.touched.add(id);
     return this.items.get(id);
   }
 
@@ -30,12 +45,14 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
   set(id: string, value: V): void {
     this.assertApplying('set');
     this.recordUndo(id);
+    this.touched.add(id);
     this.items.set(id, value);
   }
 
   delete(id: string): boolean {
     this.assertApplying('delete');
     this.recordUndo(id);
+    this.touched.add(id);
     return this.items.delete(id);
   }
 
@@ -45,18 +62,50 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
    */
   private recordUndo(id: string): void {
     if (!this.items.has(id)) {
-      recordUndo(() => this.items.delete(id));
+      recordUndo(() => {
+        this.touched.add(id);
+        this.items.delete(id);
+      });
       return;
     }
     const previous = this.items.get(id) as V;
-    recordUndo(() => this.items.set(id, previous));
+    recordUndo(() => {
+      this.touched.add(id);
+      this.items.set(id, previous);
+    });
+  }
+
+  /** The digest of the entries (not of their order): only ids touched since the last one are hashed again. */
+  digest(): string {
+    if (this.allTouched) {
+      this.entryDigest.clear();
+      this.entryHashes.clear();
+      for (const id of this.items.keys()) this.touched.add(id);
+      this.allTouched = false;
+    }
+    for (const id of this.touched) {
+      const old = this.entryHashes.get(id);
+      if (old !== undefined) this.entryDigest.remove(old);
+      if (this.items.has(id)) {
+        const h = SetDigest.hash(JSON.stringify([id, this.items.get(id)]) ?? '');
+        this.entryHashes.set(id, h);
+        this.entryDigest.add(h);
+      } else {
+        this.entryHashes.delete(id);
+      }
+    }
+    this.touched.clear();
+    return this.entryDigest.value();
   }
 
   values(): IterableIterator<V> {
+    // Values handed out during apply may be changed in place: hash everything again next time.
+    if (isApplying()) this.allTouched = true;
     return this.items.values();
   }
 
   entries(): IterableIterator<[string, V]> {
+    if (isApplying()) this.allTouched = true;
     return this.items.entries();
   }
 
@@ -83,6 +132,8 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   restore(state: unknown): void {
     this.items.clear();
+    this.allTouched = true;
+    this.touched.clear();
     if (state === undefined || state === null) return;
     if (!Array.isArray(state)) throw new Error('InMemoryStore.restore: expected an array of [id, value] pairs');
     for (const pair of state as [string, V][]) this.items.set(pair[0], pair[1]);
