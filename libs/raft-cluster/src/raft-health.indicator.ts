@@ -20,7 +20,7 @@ export type RaftHealthIndicatorResult<Key extends string = string> = Record<
  * Raft readiness as a terminus-style health indicator (terminus is not a dependency): `up` when a leader
  * is known and this node has applied the commit index it knows, else `down` with the reason.
  *
- * With `@nestjs/terminus` (v10.1+, which treats a returned `status: 'down'` as a failed check):
+ * With `@nestjs/terminus` (v11+, which treats a returned `status: 'down'` as a failed check):
  *
  * ```ts
  * @Get('health')
