@@ -8,7 +8,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -40,6 +40,8 @@ Options:
 
 Environment:
   CLUSTER_SECRET           the shared peer secret (default: a random one for this run; never printed)
+  ADMIN_TOKEN              bearer token for membership and leadership changes (default: a random one
+                           for this run, written to <data-dir>/admin-token, readable by you only)
   ELECTION_TIMEOUT_MS, HEARTBEAT_MS, COMPACTION_THRESHOLD, INSECURE_PEERS
                            passed on to every node
 
@@ -233,6 +235,14 @@ async function main(): Promise<number> {
 
   const secretFromEnv = process.env.CLUSTER_SECRET !== undefined && process.env.CLUSTER_SECRET !== '';
   const secret = secretFromEnv ? process.env.CLUSTER_SECRET! : randomBytes(24).toString('base64url');
+  // Never the peer secret: an operator (or the page's "make leader") only needs the admin token.
+  const tokenFromEnv = process.env.ADMIN_TOKEN !== undefined && process.env.ADMIN_TOKEN !== '';
+  const adminToken = tokenFromEnv ? process.env.ADMIN_TOKEN! : randomBytes(18).toString('base64url');
+  const tokenFile = path.join(config.dataRoot, 'admin-token');
+  if (!tokenFromEnv) {
+    mkdirSync(config.dataRoot, { recursive: true });
+    writeFileSync(tokenFile, `${adminToken}\n`, { mode: 0o600 });
+  }
   const width = Math.max(...specs.map((s) => `${s.app}/${s.id}`.length));
   const running: Running[] = [];
   let stopping = false;
@@ -291,6 +301,7 @@ async function main(): Promise<number> {
       MEMBERS: s.members,
       DATA_DIR: s.dataDir,
       CLUSTER_SECRET: secret,
+      ADMIN_TOKEN: adminToken,
     };
     delete env.JOIN;
     // Its own process group: the terminal's Ctrl-C reaches only this tool, which sends each node exactly one SIGTERM
@@ -348,7 +359,13 @@ async function main(): Promise<number> {
         lines.push(`  ${r.id.padEnd(7)} page ${r.url}/   status ${r.url}/cluster/status   data ${path.relative(process.cwd(), r.dataDir)}`);
       }
     }
-    lines.push('', 'Watch a cluster: npx raftctl watch --url <any node URL>.  Ctrl-C stops every node.', '');
+    const token = tokenFromEnv ? 'ADMIN_TOKEN' : path.relative(process.cwd(), tokenFile);
+    lines.push(
+      '',
+      `Admin token (membership and leadership changes, the pages' "make leader"): ${tokenFromEnv ? 'from ADMIN_TOKEN' : `in ${token}`}`,
+      `Watch a cluster: npx raftctl watch --url <any node URL>; change it: RAFT_ADMIN_TOKEN=${tokenFromEnv ? '$ADMIN_TOKEN' : `$(cat ${token})`} npx raftctl transfer --url <URL>.  Ctrl-C stops every node.`,
+      '',
+    );
     for (const l of lines) say(l);
   }
   return done;
