@@ -5,7 +5,7 @@ import { ApplyContextImpl, runInApplyContext } from './apply-context';
 import { replicatedCommands, replicatedEvents } from './decorators';
 import { BatchEnvelope, CommandEnvelope, decodeEnvelope, DigestEnvelope, EnvelopeError, EventEnvelope } from './envelope';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
-import { findUnfaithful, jsonCopy, RaftPayloadCodec } from './payload';
+import { encodeForLog, RaftPayloadCodec } from './payload';
 import { SetDigest } from './set-digest';
 import type { ReplicatedStateStore } from './replicated-store';
 
@@ -187,14 +187,11 @@ export class CqrsStateMachine implements StateMachine {
    * the caller with an error while the state changed.
    */
   private encodeResult(name: string, result: unknown): unknown {
-    if (result === undefined) return null;
-    const encoded = this.opts.codec ? this.opts.codec.encode(result) : result;
-    const bad = findUnfaithful(encoded);
-    if (bad !== null) {
-      const where = bad.path === '' ? 'the value' : `field "${bad.path}"`;
-      throw bridgeError(500, 'unserializable_result', `the handler of command "${name}" returned a result whose ${where} is ${bad.problem}; the command was not applied. Return plain JSON values, or set the codec option`);
+    const out = encodeForLog(this.opts.codec, result);
+    if (out.bad !== null) {
+      throw bridgeError(500, 'unserializable_result', `the handler of command "${name}" returned a result whose ${out.bad.said}; the command was not applied. Return plain JSON values, or set the codec option`);
     }
-    return jsonCopy(encoded);
+    return out.json;
   }
 
   private async applyCommand(env: CommandEnvelope, ctx: ApplyContext): Promise<unknown> {

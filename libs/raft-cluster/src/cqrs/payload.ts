@@ -75,7 +75,17 @@ export function findUnfaithful(value: unknown, path = '', ancestors: object[] = 
   }
 }
 
-/** `value` as JSON carries it (a deep copy of plain data); null when it is undefined. */
-export function jsonCopy(value: unknown): unknown {
-  return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+/**
+ * `value` as the log carries it: through the codec when there is one, then as JSON (a deep copy of
+ * plain data; null for undefined). Or, when JSON would change it, where and how, for the caller's error.
+ */
+export function encodeForLog(codec: RaftPayloadCodec | null | undefined, value: unknown): { json: unknown; bad: null } | { json: null; bad: Unfaithful & { said: string } } {
+  if (value === undefined) return { json: null, bad: null };
+  const encoded = codec ? codec.encode(value) : value;
+  const bad = findUnfaithful(encoded);
+  if (bad !== null) {
+    const where = codec ? `the codec's output at "${bad.path}"` : bad.path === '' ? 'the value' : `field "${bad.path}"`;
+    return { json: null, bad: { ...bad, said: `${where} is ${bad.problem}` } };
+  }
+  return { json: JSON.parse(JSON.stringify(encoded)) as unknown, bad: null };
 }

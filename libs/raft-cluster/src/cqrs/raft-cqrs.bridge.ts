@@ -16,7 +16,7 @@ import { currentApplyContext, isApplying } from './apply-context';
 import { CqrsStateMachine, DivergenceReport } from './cqrs-state-machine';
 import { QUERY_CONSISTENCY, ReadConsistency, REPLICATED_STATE, replicatedCommandName, replicatedCommands, replicatedEventName, replicatedEvents } from './decorators';
 import { checkUnstamped, encodeEnvelope, Envelope, EnvelopeError, requestHash, Unstamped } from './envelope';
-import { findUnfaithful, jsonCopy, RaftPayloadCodec } from './payload';
+import { encodeForLog, RaftPayloadCodec } from './payload';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import type { ReplicatedStateStore } from './replicated-store';
 import { currentRequestContext } from './request-context';
@@ -78,19 +78,16 @@ function isClusterError(err: unknown): boolean {
  * a check that JSON carries every field faithfully (400 naming the command and the field otherwise).
  */
 export function encodePayload(codec: RaftPayloadCodec | null, kind: 'command' | 'event', name: string, obj: object): unknown {
-  const fields: Record<string, unknown> = { ...(obj as Record<string, unknown>) };
-  const encoded = codec === null ? fields : codec.encode(fields);
-  const bad = findUnfaithful(encoded);
-  if (bad !== null) {
-    const where = codec === null ? `field "${bad.path}"` : `the codec's output at "${bad.path}"`;
+  const out = encodeForLog(codec, { ...(obj as Record<string, unknown>) });
+  if (out.bad !== null) {
     throw new ClusterHttpError(
       400,
       `unserializable_${kind}`,
-      `${kind} "${name}": ${where} is ${bad.problem}; the log carries JSON, so every node would see something else. Send plain JSON values, or set the codec option`,
-      { [kind]: name, field: bad.path },
+      `${kind} "${name}": ${out.bad.said}; the log carries JSON, so every node would see something else. Send plain JSON values, or set the codec option`,
+      { [kind]: name, field: out.bad.path },
     );
   }
-  return jsonCopy(encoded);
+  return out.json;
 }
 
 /** A replicated command as it is asked of the leader: its fields, request id and the hash of what was asked. */

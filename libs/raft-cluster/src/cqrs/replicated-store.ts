@@ -44,14 +44,14 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   set(id: string, value: V): void {
     this.assertApplying('set');
-    this.recordUndo(id);
+    this.keepUndo(id);
     this.touched.add(id);
     this.items.set(id, value);
   }
 
   delete(id: string): boolean {
     this.assertApplying('delete');
-    this.recordUndo(id);
+    this.keepUndo(id);
     this.touched.add(id);
     return this.items.delete(id);
   }
@@ -60,7 +60,7 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
    * Puts `id` back as it is now if the entry being applied fails. A deleted id comes back at the end of
    * the iteration order: the same on every node, since every node takes the same steps back.
    */
-  private recordUndo(id: string): void {
+  private keepUndo(id: string): void {
     if (!this.items.has(id)) {
       recordUndo(() => {
         this.touched.add(id);
