@@ -1,7 +1,7 @@
 import { EntryType, type Entry } from '@raft-cqrs/raft';
 import { InMemoryStore, Replicated, requireApplyContext } from '../src';
 import { CqrsStateMachine } from '../src/cqrs/cqrs-state-machine';
-import { encodeEnvelope, requestHash } from '../src/cqrs/envelope';
+import { decodeEnvelope, encodeCommandRequest, encodeEnvelope, requestHash, stampRequest } from '../src/cqrs/envelope';
 
 @Replicated('unit.add')
 class AddCommand {
@@ -12,7 +12,7 @@ class AddCommand {
 }
 
 /** A state machine over one store, with a host that runs AddCommand like a handler would. */
-function machine(maxSessions = 100) {
+function machine(maxSessions = 100, digestInterval = 1000) {
   const store = new InMemoryStore<number>();
   const applied: string[] = [];
   const sm = new CqrsStateMachine(
@@ -34,14 +34,14 @@ function machine(maxSessions = 100) {
       warn: () => undefined,
     },
     new Map([['unit', store]]),
-    { maxSessions, digestInterval: 1000 },
+    { maxSessions, digestInterval },
   );
   return { sm, store, applied };
 }
 
 function entry(index: number, key: string, n: number, r: string): Entry {
   const p = { key, n };
-  const data = encodeEnvelope({ v: 1, k: 'cmd', n: 'unit.add', p, r, h: requestHash([{ n: 'unit.add', p }]), ts: 1_700_000_000_000 + index, s: `seed-${index}` });
+  const data = encodeEnvelope({ v: 1, k: 'cmd', n: 'unit.add', p, r, h: requestHash([{ n: 'unit.add', pj: JSON.stringify(p) }]), ts: 1_700_000_000_000 + index, s: `seed-${index}` });
   return { index, term: 1, type: EntryType.Normal, data };
 }
 
@@ -96,6 +96,29 @@ describe('CqrsStateMachine', () => {
     b.sm.restore(new Uint8Array(0));
     expect(b.store.size).toBe(0);
     expect(b.sm.sessionCount).toBe(0);
+  });
+
+  it('takes the same digest whether its sessions were recorded by apply or read from a snapshot', async () => {
+    const a = machine(100, 4);
+    for (let i = 1; i <= 3; i++) await a.sm.apply(entry(i, `k${i}`, i, `r${i}`), { index: i, term: 1 });
+    const b = machine(100, 4);
+    b.sm.restore(a.sm.snapshot());
+    await a.sm.apply(entry(4, 'k4', 4, 'r4'), { index: 4, term: 1 });
+    await b.sm.apply(entry(4, 'k4', 4, 'r4'), { index: 4, term: 1 });
+    const da = a.sm.digestStatus().latest;
+    expect(da?.index).toBe(4);
+    expect(b.sm.digestStatus().latest).toEqual(da);
+    // A session that differs changes the digest.
+    const c = machine(100, 4);
+    for (let i = 1; i <= 3; i++) await c.sm.apply(entry(i, `k${i}`, i, `other${i}`), { index: i, term: 1 });
+    await c.sm.apply(entry(4, 'k4', 4, 'r4'), { index: 4, term: 1 });
+    expect(c.sm.digestStatus().latest?.digest).not.toBe(da?.digest);
+  });
+
+  it('stamps a request serialised once into the envelope the state machine reads', () => {
+    const req = encodeCommandRequest('unit.add', JSON.stringify({ key: 'é"x', n: 2 }), 'r"1');
+    const env = decodeEnvelope(stampRequest(req, 1_700_000_000_123, 'seed"1'));
+    expect(env).toEqual({ v: 1, k: 'cmd', n: 'unit.add', p: { key: 'é"x', n: 2 }, r: 'r"1', h: requestHash([{ n: 'unit.add', pj: '{"key":"é\\"x","n":2}' }]), ts: 1_700_000_000_123, s: 'seed"1' });
   });
 
   it('rejects an entry that is not an envelope, the same way on every node', async () => {

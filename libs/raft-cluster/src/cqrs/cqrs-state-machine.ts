@@ -1,5 +1,5 @@
 import { HttpException } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { ApplyContext, Entry, StateMachine } from '@raft-cqrs/raft';
 import { ApplyContextImpl, runInApplyContext } from './apply-context';
 import { replicatedCommands, replicatedEvents } from './decorators';
@@ -145,18 +145,21 @@ export class CqrsStateMachine implements StateMachine {
     return rec.o;
   }
 
-  private remember(r: string, h: string, o: Outcome): void {
+  /** `resultText`: the outcome's value as JSON text when it is at hand (saves serialising it again). */
+  private remember(r: string, h: string, o: Outcome, resultText?: string): void {
     this.forgetSession(r);
-    this.addSession(r, { h, o });
+    this.addSession(r, { h, o }, resultText);
     // Every node evicts the same records at the same index: the table is part of the replicated state.
     while (this.sessions.size > this.opts.maxSessions) this.forgetSession(this.sessions.keys().next().value!);
   }
 
-  private addSession(r: string, rec: SessionRecord): void {
+  private addSession(r: string, rec: SessionRecord, resultText?: string): void {
     this.sessions.set(r, rec);
-    const hash = SetDigest.hash(JSON.stringify([r, rec]));
-    this.sessionHashes.set(r, hash);
-    this.sessionDigest.add(hash);
+    // The text JSON.stringify([r, rec]) would give, built from the result's text when there is one.
+    const text = rec.o.ok && resultText !== undefined ? `[${JSON.stringify(r)},{"h":${JSON.stringify(rec.h)},"o":{"ok":true,"v":${resultText}}}]` : JSON.stringify([r, rec]);
+    const digest = SetDigest.hash(text);
+    this.sessionHashes.set(r, digest);
+    this.sessionDigest.add(digest);
   }
 
   private forgetSession(r: string): void {
@@ -186,12 +189,12 @@ export class CqrsStateMachine implements StateMachine {
    * what the log cannot carry fails the command, the same way on every node, rather than answering
    * the caller with an error while the state changed.
    */
-  private encodeResult(name: string, result: unknown): unknown {
+  private encodeResult(name: string, result: unknown): { json: unknown; text: string } {
     const out = encodeForLog(this.opts.codec, result);
     if (out.bad !== null) {
       throw bridgeError(500, 'unserializable_result', `the handler of command "${name}" returned a result whose ${out.bad.said}; the command was not applied. Return plain JSON values, or set the codec option`);
     }
-    return out.json;
+    return out;
   }
 
   private async applyCommand(env: CommandEnvelope, ctx: ApplyContext): Promise<unknown> {
@@ -201,10 +204,13 @@ export class CqrsStateMachine implements StateMachine {
     actx.undo = [];
     let outcome: Outcome;
     let original: unknown;
+    let resultText: string | undefined;
     try {
       const command = this.build('command', env.n, env.p);
       const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
-      outcome = { ok: true, v: this.encodeResult(env.n, result) };
+      const encoded = this.encodeResult(env.n, result);
+      outcome = { ok: true, v: encoded.json };
+      resultText = encoded.text;
     } catch (err) {
       // InMemoryStore writes are taken back; a store of the app's own keeps what the handler did.
       for (let i = actx.undo.length - 1; i >= 0; i--) actx.undo[i]();
@@ -212,7 +218,7 @@ export class CqrsStateMachine implements StateMachine {
       outcome = { ok: false, e: serializeError(err) };
     }
     actx.undo = null;
-    this.remember(env.r, env.h, outcome);
+    this.remember(env.r, env.h, outcome, resultText);
     if (!outcome.ok) throw original;
     return outcome.v;
   }
@@ -230,7 +236,7 @@ export class CqrsStateMachine implements StateMachine {
         const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, i);
         const command = this.build('command', env.c[i].n, env.c[i].p);
         const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
-        results.push(this.encodeResult(env.c[i].n, result));
+        results.push(this.encodeResult(env.c[i].n, result).json);
       }
       outcome = { ok: true, v: results };
     } catch (err) {
@@ -274,11 +280,11 @@ export class CqrsStateMachine implements StateMachine {
 
   /** One digest per store and one of the session table; the state's digest is the digest of those. */
   private digestState(): StateDigest {
-    const hash = (text: string): string => createHash('sha256').update(text).digest('hex');
+    const sha256 = (text: string): string => hash('sha256', text, 'hex');
     const s: Record<string, string> = {};
-    for (const [name, store] of this.stores) s[name] = typeof store.digest === 'function' ? store.digest() : hash(JSON.stringify(store.snapshot()) ?? 'null');
+    for (const [name, store] of this.stores) s[name] = typeof store.digest === 'function' ? store.digest() : sha256(JSON.stringify(store.snapshot()) ?? 'null');
     s[SESSIONS_PART] = this.sessionDigest.value();
-    return { d: hash(JSON.stringify(s)), s };
+    return { d: sha256(JSON.stringify(s)), s };
   }
 
   private takeDigest(index: number): void {

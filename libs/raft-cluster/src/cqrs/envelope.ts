@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The log entry format of the CQRS bridge: one JSON document per entry. Its field names are short
@@ -121,10 +121,50 @@ export function checkUnstamped(x: unknown): Unstamped {
   throw new EnvelopeError(`unknown kind ${JSON.stringify(x.k)}`);
 }
 
-/** What a request id stands for: the same id with another hash is a reused key, not a retry. */
-export function requestHash(parts: { n: string; p: unknown }[]): string {
-  const h = createHash('sha256');
-  for (const part of parts) h.update(part.n).update('\0').update(JSON.stringify(part.p) ?? 'null').update('\0');
-  return h.digest('hex').slice(0, 32);
+/**
+ * What a request id stands for: the same id with another hash is a reused key, not a retry. `pj` is
+ * each command's fields as JSON text (see `jsonTextForLog`).
+ */
+export function requestHash(parts: { n: string; pj: string }[]): string {
+  let text = '';
+  for (const part of parts) text += `${part.n}\0${part.pj}\0`;
+  return hash('sha256', text, 'hex').slice(0, 32);
 }
 
+/**
+ * A request serialised once, when it is made: the same text is measured against the size limit, sent to
+ * the leader by a follower, and stamped into the log entry by the leader.
+ */
+export interface EncodedRequest {
+  readonly k: Unstamped['k'];
+  /** The command names (one, or a batch's) or the event's name. */
+  readonly names: readonly string[];
+  /** The unstamped envelope as a JSON object text. */
+  readonly json: string;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+export function encodeCommandRequest(n: string, pj: string, r: string): EncodedRequest {
+  const h = requestHash([{ n, pj }]);
+  return { k: 'cmd', names: [n], json: `{"k":"cmd","n":${q(n)},"p":${pj},"r":${q(r)},"h":${q(h)}}` };
+}
+
+export function encodeBatchRequest(c: { n: string; pj: string }[], r: string): EncodedRequest {
+  const items = c.map((i) => `{"n":${q(i.n)},"p":${i.pj}}`).join(',');
+  return { k: 'batch', names: c.map((i) => i.n), json: `{"k":"batch","c":[${items}],"r":${q(r)},"h":${q(requestHash(c))}}` };
+}
+
+export function encodeEventRequest(n: string, pj: string): EncodedRequest {
+  return { k: 'evt', names: [n], json: `{"k":"evt","n":${q(n)},"p":${pj}}` };
+}
+
+/** A request that arrived as an object (forwarded by another node, after {@link checkUnstamped}). */
+export function encodeUnstamped(u: Unstamped): EncodedRequest {
+  return { k: u.k, names: u.k === 'batch' ? u.c.map((c) => c.n) : [u.n], json: JSON.stringify(u) };
+}
+
+/** The log entry of `req` as the leader stamps it: `v`, `ts` and `s` put in front of the request's own text. */
+export function stampRequest(req: EncodedRequest, ts: number, s: string): Uint8Array {
+  return encoder.encode(`{"v":1,"ts":${ts},"s":${q(s)},${req.json.slice(1)}`);
+}

@@ -76,16 +76,23 @@ export function findUnfaithful(value: unknown, path = '', ancestors: object[] = 
 }
 
 /**
- * `value` as the log carries it: through the codec when there is one, then as JSON (a deep copy of
- * plain data; null for undefined). Or, when JSON would change it, where and how, for the caller's error.
+ * `value` as the log carries it, as JSON text: through the codec when there is one, then serialised once
+ * (`null` for undefined). Or, when JSON would change it, where and how, for the caller's error.
  */
-export function encodeForLog(codec: RaftPayloadCodec | null | undefined, value: unknown): { json: unknown; bad: null } | { json: null; bad: Unfaithful & { said: string } } {
-  if (value === undefined) return { json: null, bad: null };
+export function jsonTextForLog(codec: RaftPayloadCodec | null | undefined, value: unknown): { text: string; bad: null } | { text: null; bad: Unfaithful & { said: string } } {
+  if (value === undefined) return { text: 'null', bad: null };
   const encoded = codec ? codec.encode(value) : value;
   const bad = findUnfaithful(encoded);
   if (bad !== null) {
     const where = codec ? `the codec's output at "${bad.path}"` : bad.path === '' ? 'the value' : `field "${bad.path}"`;
-    return { json: null, bad: { ...bad, said: `${where} is ${bad.problem}` } };
+    return { text: null, bad: { ...bad, said: `${where} is ${bad.problem}` } };
   }
-  return { json: JSON.parse(JSON.stringify(encoded)) as unknown, bad: null };
+  return { text: JSON.stringify(encoded), bad: null };
+}
+
+/** {@link jsonTextForLog}, read back: a deep copy of plain data that no later change of `value` reaches. */
+export function encodeForLog(codec: RaftPayloadCodec | null | undefined, value: unknown): { json: unknown; text: string; bad: null } | { json: null; text: null; bad: Unfaithful & { said: string } } {
+  const out = jsonTextForLog(codec, value);
+  if (out.bad !== null) return { json: null, ...out };
+  return { json: JSON.parse(out.text) as unknown, text: out.text, bad: null };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * A digest of a set of items that follows additions and removals in constant time: the XOR of the
@@ -10,7 +10,7 @@ export class SetDigest {
   private count = 0;
 
   static hash(text: string): Buffer {
-    return createHash('sha256').update(text).digest();
+    return hash('sha256', text, 'buffer');
   }
 
   add(hash: Buffer): void {
