@@ -34,7 +34,7 @@ export interface RaftClusterModuleOptions {
   electionTimeout?: readonly [number, number];
   /** Leader heartbeat period in ms, below `electionTimeout[0]`. Default 50. */
   heartbeatInterval?: number;
-  /** Entries applied since the last snapshot that trigger a new snapshot. Default 1000. */
+  /** Entries applied since the last snapshot that trigger a new snapshot. Default 10,000. */
   compactionThreshold?: number;
   /** Folder of the durable storage; `':memory:'` keeps everything in memory (tests only). */
   dataDir: string;
@@ -182,7 +182,11 @@ const KNOWN_OPTIONS = new Set<string>([
 
 export const DEFAULT_ELECTION_TIMEOUT: [number, number] = [150, 300];
 export const DEFAULT_HEARTBEAT_INTERVAL = 50;
-export const DEFAULT_COMPACTION_THRESHOLD = 1000;
+/**
+ * Every snapshot writes the whole state: at 1,000 a node busy with 2,000 commands a second rewrote its
+ * state twice a second. etcd's default is 100,000; 10,000 keeps the in-memory log a few MB.
+ */
+export const DEFAULT_COMPACTION_THRESHOLD = 10_000;
 export const DEFAULT_MAX_PEER_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_FORWARD_TIMEOUT_MS = 10_000;
 

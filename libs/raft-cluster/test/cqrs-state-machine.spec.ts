@@ -87,6 +87,10 @@ describe('CqrsStateMachine', () => {
     const a = machine();
     for (let i = 1; i <= 3; i++) await a.sm.apply(entry(i, `k${i}`, i, `r${i}`), { index: i, term: 1 });
     const snap = a.sm.snapshot();
+    const doc = JSON.parse(new TextDecoder().decode(snap)) as { v: number; stores: Record<string, unknown>; sessions: [string, { h: string; o: unknown }][] };
+    expect(doc.v).toBe(1);
+    expect(doc.stores).toEqual({ unit: [['k1', 1], ['k2', 2], ['k3', 3]] });
+    expect(doc.sessions.map(([r, rec]) => [r, rec.o])).toEqual([1, 2, 3].map((i) => [`r${i}`, { ok: true, v: expect.objectContaining({ key: `k${i}`, total: i }) }]));
     const b = machine();
     await b.sm.apply(entry(1, 'junk', 1, 'junk'), { index: 1, term: 1 });
     b.sm.restore(snap);

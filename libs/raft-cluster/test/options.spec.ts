@@ -35,7 +35,7 @@ describe('validateRaftClusterOptions', () => {
       memberId: 'node1',
       electionTimeout: [150, 300],
       heartbeatInterval: 50,
-      compactionThreshold: 1000,
+      compactionThreshold: 10_000,
       dataDir: './data/node1',
       secret: SECRET,
       insecurePeers: false,

@@ -82,6 +82,8 @@ export class CqrsStateMachine implements StateMachine {
   /** The session table's digest, kept up to date as records come and go (a record never changes). */
   private readonly sessionDigest = new SetDigest();
   private readonly sessionHashes = new Map<string, Buffer>();
+  /** Each record as the snapshot writes it (`[r, record]` in JSON), made once when it is added. */
+  private readonly sessionTexts = new Map<string, string>();
   private readonly digests = new Map<number, StateDigest>();
   private checked = { index: 0, matches: 0, mismatches: 0 };
   private ready = false;
@@ -158,6 +160,7 @@ export class CqrsStateMachine implements StateMachine {
     // The text JSON.stringify([r, rec]) would give, built from the result's text when there is one.
     const text = rec.o.ok && resultText !== undefined ? `[${JSON.stringify(r)},{"h":${JSON.stringify(rec.h)},"o":{"ok":true,"v":${resultText}}}]` : JSON.stringify([r, rec]);
     const digest = SetDigest.hash(text);
+    this.sessionTexts.set(r, text);
     this.sessionHashes.set(r, digest);
     this.sessionDigest.add(digest);
   }
@@ -167,6 +170,7 @@ export class CqrsStateMachine implements StateMachine {
     if (hash === undefined) return;
     this.sessionDigest.remove(hash);
     this.sessionHashes.delete(r);
+    this.sessionTexts.delete(r);
     this.sessions.delete(r);
   }
 
@@ -272,12 +276,6 @@ export class CqrsStateMachine implements StateMachine {
     return null;
   }
 
-  private stateDocument(): { stores: Record<string, unknown>; sessions: [string, SessionRecord][] } {
-    const stores: Record<string, unknown> = {};
-    for (const [name, store] of this.stores) stores[name] = store.snapshot();
-    return { stores, sessions: [...this.sessions] };
-  }
-
   /** One digest per store and one of the session table; the state's digest is the digest of those. */
   private digestState(): StateDigest {
     const sha256 = (text: string): string => hash('sha256', text, 'hex');
@@ -310,14 +308,23 @@ export class CqrsStateMachine implements StateMachine {
     for (const [name, store] of this.stores) store.restore(JSON.parse(saved.get(name) ?? 'null'));
   }
 
+  /** A {@link SnapshotDocument}; the session table from the texts kept for it, not serialised again. */
   snapshot(): Uint8Array {
-    const doc: SnapshotDocument = { v: 1, ...this.stateDocument(), digests: [...this.digests].map(([i, d]) => [i, d.d, d.s]) };
-    return new TextEncoder().encode(JSON.stringify(doc));
+    const stores: string[] = [];
+    for (const [name, store] of this.stores) {
+      const json = JSON.stringify(store.snapshot()) as string | undefined;
+      // A store whose snapshot is undefined is left out, as JSON.stringify of the document would: it restores from undefined.
+      if (json !== undefined) stores.push(`${JSON.stringify(name)}:${json}`);
+    }
+    const digests: SnapshotDocument['digests'] = [...this.digests].map(([i, d]) => [i, d.d, d.s]);
+    const text = `{"v":1,"stores":{${stores.join(',')}},"sessions":[${[...this.sessionTexts.values()].join(',')}],"digests":${JSON.stringify(digests)}}`;
+    return new TextEncoder().encode(text);
   }
 
   restore(data: Uint8Array): void {
     this.sessions.clear();
     this.sessionHashes.clear();
+    this.sessionTexts.clear();
     this.sessionDigest.clear();
     this.digests.clear();
     if (data.length === 0) {
