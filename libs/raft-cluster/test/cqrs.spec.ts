@@ -1,3 +1,4 @@
+import * as http from 'node:http';
 import { signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus } from '../src';
 import { BankNode, BigIntResultCommand, DepositCommand, KeepCommand, NonDeterministicCommand, startBankNode } from './cqrs-app.fixture';
@@ -318,6 +319,23 @@ describe('idempotencyHeaders', () => {
       expect(node.store.get('k')?.balance).toBe(2);
       const bad = await deposit({ 'x-request-id': 'has space' });
       expect([bad.status, bad.json<{ field: string }>().field]).toEqual([400, 'x-request-id']);
+      // A request without a key on a kept-alive connection does not inherit the key of the one before it.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const sameSocket = (headers: Record<string, string>): Promise<{ index: number }> =>
+        new Promise((resolve, reject) => {
+          const req = http.request(`${node.url}/accounts/k/deposit`, { method: 'POST', agent, headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve(JSON.parse(text) as { index: number }));
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify({ amount: 1 }));
+        });
+      const keyed = await sameSocket({ 'idempotency-key': 'key-3' });
+      const plain = [await sameSocket({}), await sameSocket({})];
+      agent.destroy();
+      expect(new Set([keyed.index, ...plain.map((p) => p.index)]).size).toBe(3);
+      expect(node.store.get('k')?.balance).toBe(5);
     } finally {
       await node.app.close();
     }

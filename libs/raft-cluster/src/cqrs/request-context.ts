@@ -64,6 +64,9 @@ export class RequestContextMiddleware implements NestMiddleware {
     if (consistency !== undefined && consistency !== 'local' && consistency !== 'linearizable') {
       return badRequest(res, 'consistency', `consistency must be "local" or "linearizable", got ${JSON.stringify(consistency.slice(0, 40))}`);
     }
+    // A request that asks for nothing needs no context: the buses' defaults are what an empty one gives.
+    // (A request starts with no store: the server's 'request' event runs in the connection's context.)
+    if (id === undefined && consistency === undefined) return next();
     const ctx: RequestContext = { requestId: id ?? null, consistency: (consistency as ReadConsistency | undefined) ?? null, commands: 0 };
     storage.run(ctx, () => next());
   }
