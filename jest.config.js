@@ -1,7 +1,6 @@
 /** @type {import('jest').Config} */
-module.exports = {
+const project = {
   testEnvironment: 'node',
-  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   rootDir: __dirname,
   testMatch: [
     '<rootDir>/libs/**/*.spec.ts',
@@ -42,5 +41,27 @@ module.exports = {
         sourceMaps: 'inline',
       },
     ],
+    // ESM-only dependencies of @fastify/static: Node 20 requires them natively, Jest's runtime does not.
+    '/node_modules/(.+/)?content-disposition/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
+  transformIgnorePatterns: ['/node_modules/(?!(.+/)?content-disposition/)'],
+};
+
+// The sample apps and the in-process tests run on HTTP_PLATFORM (default fastify, the faster); the module's
+// tests and the end-to-end suite run again on the other platform, so that neither loses a behaviour.
+const platform = process.env.HTTP_PLATFORM === 'express' ? 'express' : 'fastify';
+const other = platform === 'express' ? 'fastify' : 'express';
+
+module.exports = {
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
+  rootDir: __dirname,
+  projects: [
+    { ...project, displayName: platform },
+    {
+      ...project,
+      displayName: other,
+      testMatch: ['<rootDir>/libs/raft-cluster/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/test/e2e/*.e2e.spec.ts'],
+      setupFiles: [`<rootDir>/test/support/platform-${other}.js`],
+    },
+  ],
 };

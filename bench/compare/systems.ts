@@ -54,7 +54,7 @@ export class OursSystem implements System {
   ) {
     this.entry = raw ? RAW_FIXTURE : FIXTURE;
     this.ownPaths = raw ? RAW_PATHS : OURS_PATHS;
-    this.label = `ours (raft-cqrs${raw ? ' raw StateMachine, no CQRS' : ' CQRS'}, 3 nodes, default timeouts 150-300/50 ms, durable storage)`;
+    this.label = `ours (raft-cqrs${raw ? ' raw StateMachine, no CQRS' : ' CQRS'} on ${process.env.HTTP_PLATFORM || 'fastify'}, 3 nodes, default timeouts 150-300/50 ms, durable storage)`;
   }
 
   async start(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
-import { RaftClusterModule } from '@raft-cqrs/raft-cluster';
+import { ClusterExceptionFilter, RaftClusterModule } from '@raft-cqrs/raft-cluster';
 import { RAFT_GROUP_HOST_OPTIONS, RaftGroupHost } from '@raft-cqrs/raft-cluster/groups';
 import type { RaftEnvOptions } from '@raft-cqrs/raft-cluster';
 import { ChatV1Controller } from './api-v1/chat-v1.controller';
@@ -9,7 +9,6 @@ import { ChatV2Controller } from './api-v2/chat-v2.controller';
 import { CHAT_OPTIONS, ChatOptions, DEFAULT_CHAT_OPTIONS } from './chat.options';
 import { ConversationService } from './conversation/conversation.service';
 import { MessageLog } from './domain/message-log';
-import { ChatExceptionFilter } from './http/chat-exception.filter';
 import { WebPage } from './http/web-page';
 import { ChatGroupsService } from './groups/chat-groups.service';
 import { CreateGroupHandler } from './groups/create-group.handler';
@@ -33,7 +32,7 @@ export function chatAppModule(raft: RaftEnvOptions, chat: Partial<ChatOptions> =
     controllers: [ChatV1Controller, ChatV2Controller, MembershipController],
     providers: [
       { provide: CHAT_OPTIONS, useValue: { ...DEFAULT_CHAT_OPTIONS, ...chat } },
-      { provide: APP_FILTER, useClass: ChatExceptionFilter },
+      { provide: APP_FILTER, useClass: ClusterExceptionFilter },
       MessageLog,
       PostMessageHandler,
       ListMessagesHandler,

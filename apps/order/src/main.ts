@@ -1,9 +1,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { raftEnv } from '@raft-cqrs/raft-cluster';
+import { createRaftApp, raftEnv } from '@raft-cqrs/raft-cluster';
 import { orderAppModule } from './app.module';
 
 /** The web page's folder, beside src/ and dist/. The app runs without it (the API needs none). */
@@ -15,9 +13,7 @@ function publicDir(): string | undefined {
 /** One node of the order app, configured by the SPEC's environment variables (NODE_ID, PORT, MEMBERS, ...). */
 async function main(): Promise<void> {
   const env = raftEnv();
-  const app = await NestFactory.create<NestExpressApplication>(orderAppModule(env.raft), { logger: ['error', 'warn', 'log'] });
-  const assets = publicDir();
-  if (assets !== undefined) app.useStaticAssets(assets);
+  const app = await createRaftApp(orderAppModule(env.raft), { platform: env.platform, staticAssets: publicDir(), logger: ['error', 'warn', 'log'] });
   // Without the hooks SIGTERM would skip the leadership hand-over and the storage flush.
   app.enableShutdownHooks();
   await app.listen(env.port, env.host);

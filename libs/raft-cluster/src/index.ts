@@ -12,6 +12,10 @@ export { RaftClusterOptionsError, validateRaftClusterOptions, normaliseMemberUrl
 export type { RaftClusterMember, RaftClusterModuleOptions, ResolvedRaftClusterOptions } from './raft-cluster.options';
 export { raftEnv, EnvError } from './options-from-env';
 export type { RaftEnv, RaftEnvOptions } from './options-from-env';
+export { createRaftApp, createHttpAdapter, DEFAULT_BODY_LIMIT_BYTES } from './http/create-raft-app';
+export type { CreateRaftAppOptions, HttpAdapterOptions } from './http/create-raft-app';
+export { rawRequest, rawResponse, takeOverResponse, HTTP_PLATFORMS } from './http/http-platform';
+export type { HttpPlatform, PassthroughReply } from './http/http-platform';
 
 export { RaftClusterService } from './raft-cluster.service';
 export type {

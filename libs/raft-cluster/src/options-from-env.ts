@@ -1,3 +1,5 @@
+import { HTTP_PLATFORMS, HttpPlatform } from './http/http-platform';
+
 /**
  * The sample apps' environment (SPEC section 4) turned into module options. Every problem names the
  * variable and what is allowed; the secret's value is never echoed.
@@ -20,6 +22,8 @@ export interface RaftEnvOptions {
 export interface RaftEnv {
   port: number;
   host: string;
+  /** HTTP_PLATFORM: `fastify` (default: it serves a command for about half Express's CPU) or `express`. */
+  platform: HttpPlatform;
   raft: RaftEnvOptions;
 }
 
@@ -69,11 +73,16 @@ export function raftEnv(env: NodeJS.ProcessEnv = process.env): RaftEnv {
   if (secret === undefined && !insecurePeers) {
     throw new EnvError('CLUSTER_SECRET', 'is required (the shared peer secret); set INSECURE_PEERS=1 to run without one');
   }
+  const platform = env.HTTP_PLATFORM === undefined || env.HTTP_PLATFORM === '' ? 'fastify' : env.HTTP_PLATFORM;
+  if (!(HTTP_PLATFORMS as readonly string[]).includes(platform)) {
+    throw new EnvError('HTTP_PLATFORM', `must be ${HTTP_PLATFORMS.join(' or ')}, got "${platform.slice(0, 40)}"`);
+  }
   const self = members.find((m) => m.startsWith(`${memberId}=`));
   const advertise = env.ADVERTISE_URL !== undefined && env.ADVERTISE_URL !== '' ? env.ADVERTISE_URL : self?.slice(memberId.length + 1);
   return {
     port,
     host,
+    platform: platform as HttpPlatform,
     raft: {
       memberId,
       members: join !== undefined && self === undefined ? [] : members,

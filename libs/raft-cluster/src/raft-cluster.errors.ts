@@ -93,7 +93,7 @@ export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => stri
       if (typeof m === 'string') message = m;
       else if (Array.isArray(m)) message = m.join('; ');
     }
-    let code = status === 404 ? 'not_found' : status === 409 ? 'conflict' : status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error';
+    let code = status === 404 ? 'not_found' : status === 409 ? 'conflict' : status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status < 500 ? 'bad_request' : 'internal_error';
     let extra: Record<string, unknown> = {};
     // An app's `new ConflictException({ error: 'out_of_stock', message, ... })` keeps its code and fields.
     if (typeof res === 'object' && res !== null) {

@@ -208,8 +208,9 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     }
     const conf = node.status().conf;
     this.lastConf = conf;
+    const platform = this.adapterHost?.httpAdapter?.getType?.();
     this.logger.info(
-      `cluster node up: ${conf.voters.length} voter(s), ${conf.learners.length} learner(s); peer endpoint ${o.peerPort === null ? 'on the app server' : `on port ${o.peerPort}`}${o.secret === null ? ' (insecure: peer requests are not authenticated)' : ''}`,
+      `cluster node up: ${conf.voters.length} voter(s), ${conf.learners.length} learner(s)${platform !== undefined ? ` on ${platform}` : ''}; peer endpoint ${o.peerPort === null ? 'on the app server' : `on port ${o.peerPort}`}${o.secret === null ? ' (insecure: peer requests are not authenticated)' : ''}`,
     );
     if (o.secret !== null && o.secret.length < 16) {
       this.logger.warn(`the cluster secret is only ${o.secret.length} characters long: use at least 16 random characters (for example: openssl rand -hex 24)`);
@@ -301,7 +302,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       const server: unknown = this.adapterHost?.httpAdapter?.getHttpServer?.();
       if (!(server instanceof http.Server)) {
         throw new Error(
-          'RaftClusterModule: the peer endpoints need the app\'s node:http server (NestFactory.create with the Express platform); for a standalone application context or another platform, set the option "peerPort"',
+          'RaftClusterModule: the peer endpoints need the app\'s node:http server (NestFactory.create on the Express or Fastify platform); for a standalone application context, set the option "peerPort"',
         );
       }
       this.unmount = mountPeerHandler(server, handler);

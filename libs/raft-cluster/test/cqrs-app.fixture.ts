@@ -15,6 +15,7 @@ import {
   requireApplyContext,
 } from '../src';
 import { RaftCqrsBridge } from '../src/cqrs/raft-cqrs.bridge';
+import { createTestApp } from './support';
 import type { TestNode } from './support';
 
 /** A small bank: the CQRS bridge's test app. */
@@ -300,7 +301,7 @@ export async function startBankNode(
   })
     .setLogger(logger)
     .compile();
-  const app = moduleRef.createNestApplication({ logger });
+  const app = createTestApp(moduleRef, { logger });
   await app.listen(port, '127.0.0.1');
   return {
     id,

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleForRootOptions, RaftClusterService } from '../src';
-import { CapturingLogger, freePort, request, TestKv, waitFor } from './support';
+import { CapturingLogger, createTestApp, freePort, request, TestKv, waitFor } from './support';
 
 jest.setTimeout(60_000);
 
@@ -17,7 +17,7 @@ async function start(options: RaftClusterModuleForRootOptions, port: number, log
   })
     .setLogger(logger)
     .compile();
-  const app = moduleRef.createNestApplication({ logger });
+  const app = createTestApp(moduleRef, { logger });
   app.setGlobalPrefix(globalPrefix);
   await app.listen(port, '127.0.0.1');
   return app;

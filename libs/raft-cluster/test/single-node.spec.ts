@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { RaftClusterModule, RaftClusterService } from '../src';
-import { CapturingLogger, freePort, request, startNode, TestKv, TestNode, waitFor } from './support';
+import { CapturingLogger, createTestApp, freePort, request, startNode, TestKv, TestNode, waitFor } from './support';
 
 jest.setTimeout(30_000);
 
@@ -89,7 +89,7 @@ describe('RaftClusterModule: one node with durable storage', () => {
     const moduleRef = await Test.createTestingModule({ imports: [NoStateMachineModule] })
       .setLogger(logger)
       .compile();
-    const app = moduleRef.createNestApplication({ logger });
+    const app = createTestApp(moduleRef, { logger });
     await expect(app.init()).rejects.toThrow(/no state machine\. Import CqrsModule.forRoot\(\).*or provide one under the RAFT_STATE_MACHINE token/);
     await app.close().catch(() => undefined);
   });
@@ -110,7 +110,7 @@ describe('RaftClusterModule: one node with durable storage', () => {
     })
       .setLogger(logger)
       .compile();
-    const app = moduleRef.createNestApplication({ logger });
+    const app = createTestApp(moduleRef, { logger });
     app.setGlobalPrefix('api');
     await app.listen(p, '127.0.0.1');
     try {

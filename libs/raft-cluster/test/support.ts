@@ -1,9 +1,18 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { Injectable, INestApplication, LoggerService } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Injectable, INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
+import { Test, TestingModule } from '@nestjs/testing';
 import type { ApplyContext, Entry, StateMachine } from '@raft-cqrs/raft';
-import { RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleOptions, RaftClusterService } from '../src';
+import { createHttpAdapter, HttpAdapterOptions, HttpPlatform, raftEnv, RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleOptions, RaftClusterService } from '../src';
+
+/** The platform the in-process tests run on: HTTP_PLATFORM, as the sample apps read it (default fastify). */
+export const TEST_PLATFORM: HttpPlatform = raftEnv({ NODE_ID: 't', PORT: '1', MEMBERS: 't=http://127.0.0.1:1', INSECURE_PEERS: '1', HTTP_PLATFORM: process.env.HTTP_PLATFORM }).platform;
+
+/** `moduleRef.createNestApplication` on TEST_PLATFORM. */
+export function createTestApp(moduleRef: TestingModule, options: NestApplicationOptions & HttpAdapterOptions = {}): INestApplication {
+  const { bodyLimit, ...appOptions } = options;
+  return moduleRef.createNestApplication(createHttpAdapter(TEST_PLATFORM, { bodyLimit }), appOptions);
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -99,7 +108,7 @@ export async function startNode(
   })
     .setLogger(logger)
     .compile();
-  const app = moduleRef.createNestApplication({ logger });
+  const app = createTestApp(moduleRef, { logger });
   await app.listen(port, host);
   return { id, url: `http://${host}:${port}`, app, cluster: app.get(RaftClusterService), kv: app.get(TestKv) };
 }

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, Post, Query, Req, Res } from '@nestjs/common';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PassthroughReply, rawRequest, takeOverResponse } from '@raft-cqrs/raft-cluster';
 import { ConversationService } from '../conversation/conversation.service';
 import { ChatMessage } from '../domain/chat-message';
 import { parseListMessages } from '../list-messages/list-messages.input';
@@ -14,7 +14,7 @@ export class ChatV1Controller {
 
   /** 201 with the stored message; 200 with the first one when its msg_id was already stored. */
   @Post('message')
-  async post(@Body() body: unknown, @Res({ passthrough: true }) res: ServerResponse): Promise<ChatMessage> {
+  async post(@Body() body: unknown, @Res({ passthrough: true }) res: PassthroughReply): Promise<ChatMessage> {
     const { message, duplicate } = await this.conversation.post(parsePostMessage(body));
     if (duplicate) res.statusCode = 200;
     return message;
@@ -28,8 +28,10 @@ export class ChatV1Controller {
 
   /** Server-Sent Events: `id: <commit_index>`, `event: message`, `data: <message JSON>`; see streamStartAfter. */
   @Get('stream')
-  stream(@Query() query: { from?: unknown }, @Headers('last-event-id') lastEventId: string | undefined, @Req() req: IncomingMessage, @Res() res: ServerResponse): void {
+  stream(@Query() query: { from?: unknown }, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: unknown, @Res() reply: unknown): void {
     const startAfter = streamStartAfter(query, lastEventId);
+    const req = rawRequest(request);
+    const res = takeOverResponse(reply);
     const subscriber = this.conversation.stream(res, startAfter, () => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { AdminOnly } from '@raft-cqrs/raft-cluster';
+import { AdminOnly, PassthroughReply, rawRequest, takeOverResponse } from '@raft-cqrs/raft-cluster';
 import { currentRequestContext } from '@raft-cqrs/raft-cluster/groups';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ChatMessage } from '../domain/chat-message';
 import { BadFieldException } from '../http/bad-field.exception';
 import { parseListMessages } from '../list-messages/list-messages.input';
@@ -25,7 +25,7 @@ export class ChatV2Controller {
 
   /** 201 with the stored message; 200 with the first one when its msg_id was already stored. */
   @Post('message')
-  async post(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<ChatMessage> {
+  async post(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: { headers: IncomingHttpHeaders }, @Res({ passthrough: true }) res: PassthroughReply): Promise<ChatMessage> {
     const group = groupName(rawGroup);
     const raw = body !== null && typeof body === 'object' && !Array.isArray(body) && (body as Record<string, unknown>).conv_id === undefined ? { ...(body as object), conv_id: group } : body;
     const input = parsePostMessage(raw);
@@ -48,11 +48,13 @@ export class ChatV2Controller {
     @Param('group') rawGroup: string,
     @Query() query: { from?: unknown },
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Req() req: IncomingMessage,
-    @Res() res: ServerResponse,
+    @Req() request: unknown,
+    @Res() reply: unknown,
   ): void {
     const conversation = this.groups.require(groupName(rawGroup));
     const startAfter = streamStartAfter(query, lastEventId);
+    const req = rawRequest(request);
+    const res = takeOverResponse(reply);
     const subscriber = conversation.stream(res, startAfter, () => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -75,7 +77,7 @@ export class ChatV2Controller {
   /** `{ "ID", "RaftAddr" }`: adds a member to this group only (201 as a learner, promoted once caught up; 200 already one). */
   @Post('join')
   @AdminOnly()
-  async join(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+  async join(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: { headers: IncomingHttpHeaders }, @Res({ passthrough: true }) res: PassthroughReply): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const { id, url } = parseJoin(body);
     const result = await conversation.onLeader('POST', '/join', { ID: id, RaftAddr: url }, req.headers, () => conversation.raft.addMember(id, url));
@@ -86,7 +88,7 @@ export class ChatV2Controller {
   /** Removes a member from this group only (200; `removed: false` when it was not a member). */
   @Delete('nodes/:id')
   @AdminOnly()
-  async remove(@Param('group') rawGroup: string, @Param('id') rawId: string, @Req() req: IncomingMessage): Promise<unknown> {
+  async remove(@Param('group') rawGroup: string, @Param('id') rawId: string, @Req() req: { headers: IncomingHttpHeaders }): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const id = memberId('id', rawId);
     const result = await conversation.onLeader('DELETE', `/nodes/${encodeURIComponent(id)}`, undefined, req.headers, () => conversation.raft.removeMember(id));
@@ -97,7 +99,7 @@ export class ChatV2Controller {
   @Post('leadership-transfer')
   @AdminOnly()
   @HttpCode(200)
-  async transfer(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: IncomingMessage): Promise<unknown> {
+  async transfer(@Param('group') rawGroup: string, @Body() body: unknown, @Req() req: { headers: IncomingHttpHeaders }): Promise<unknown> {
     const conversation = this.groups.require(groupName(rawGroup));
     const to = (body as { to?: unknown } | null | undefined)?.to;
     if (to !== undefined && to !== null) memberId('to', to);

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ExpressAdapter } from '@nestjs/platform-express';
+import type { FastifyAdapter } from '@nestjs/platform-fastify';
 import { existsSync } from 'node:fs';
 import { CHAT_OPTIONS, ChatOptions } from '../chat.options';
 
@@ -26,8 +27,10 @@ export class WebPage implements OnModuleInit {
       this.logger.warn(`no web page: ${dir} does not exist (the API works without it)`);
       return;
     }
-    const adapter = this.adapterHost.httpAdapter as ExpressAdapter | undefined;
+    const adapter = this.adapterHost.httpAdapter as ExpressAdapter | FastifyAdapter | undefined;
     if (adapter === undefined || typeof adapter.useStaticAssets !== 'function') return;
-    adapter.useStaticAssets(dir, { index: 'index.html', maxAge: 0 });
+    // Fastify's router picks the API route over the files' wildcard whatever the order.
+    if (adapter.getType() === 'fastify') void (adapter as FastifyAdapter).useStaticAssets({ root: dir, index: 'index.html', maxAge: 0 });
+    else (adapter as ExpressAdapter).useStaticAssets(dir, { index: 'index.html', maxAge: 0 });
   }
 }

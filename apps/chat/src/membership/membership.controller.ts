@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Post, Req, Res } from '@nestjs/common';
-import { AdminOnly, ClusterStatus, RaftClusterService } from '@raft-cqrs/raft-cluster';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AdminOnly, ClusterStatus, PassthroughReply, RaftClusterService } from '@raft-cqrs/raft-cluster';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ConversationService, ConversationSummary } from '../conversation/conversation.service';
 import { memberId, parseJoin } from './membership.input';
 import { MembershipAnswer, MembershipService } from './membership.service';
@@ -25,7 +25,7 @@ export class MembershipController {
   /** `{ "ID", "RaftAddr" }`: 201 added (as a learner, promoted once caught up), 200 already a member. */
   @Post('join')
   @AdminOnly()
-  async join(@Body() body: unknown, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+  async join(@Body() body: unknown, @Req() req: { headers: IncomingHttpHeaders }, @Res({ passthrough: true }) res: PassthroughReply): Promise<unknown> {
     const { id, url } = parseJoin(body);
     return send(res, await this.membership.add(id, url, req.headers));
   }
@@ -33,19 +33,19 @@ export class MembershipController {
   /** Removes this node; it keeps running outside the cluster until stopped. */
   @Post('leave')
   @AdminOnly()
-  async leave(@Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+  async leave(@Req() req: { headers: IncomingHttpHeaders }, @Res({ passthrough: true }) res: PassthroughReply): Promise<unknown> {
     return send(res, await this.membership.remove(this.cluster.memberId, req.headers));
   }
 
   @Delete('nodes/:id')
   @AdminOnly()
-  async remove(@Param('id') id: string, @Req() req: IncomingMessage, @Res({ passthrough: true }) res: ServerResponse): Promise<unknown> {
+  async remove(@Param('id') id: string, @Req() req: { headers: IncomingHttpHeaders }, @Res({ passthrough: true }) res: PassthroughReply): Promise<unknown> {
     return send(res, await this.membership.remove(memberId('id', id), req.headers));
   }
 }
 
-function send(res: ServerResponse, answer: MembershipAnswer): unknown {
+function send(res: PassthroughReply, answer: MembershipAnswer): unknown {
   res.statusCode = answer.status;
-  for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
+  for (const [k, v] of Object.entries(answer.headers)) res.header(k, v);
   return answer.body;
 }

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { isTakenOver, rawResponse, takeOverResponse } from '../http/http-platform';
 import type { ServerResponse } from 'node:http';
 import { relayAnswer, RelayedAnswer } from '../cqrs/leader-only.interceptor';
 import { toClusterHttpError } from '../raft-cluster.errors';
@@ -19,14 +20,22 @@ export class ClusterExceptionFilter implements ExceptionFilter {
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    if (exception instanceof RelayedAnswer) return relayAnswer(host.switchToHttp().getResponse<ServerResponse>(), exception);
+    if (exception instanceof RelayedAnswer) return relayAnswer(takeOverResponse(host.switchToHttp().getResponse<unknown>()), exception);
     const e = toClusterHttpError(exception, (id) => this.cluster.memberUrl(id));
     if (e.status >= 500 && e.code === 'internal_error') {
       this.logger.error(`[${this.cluster.memberId}] request failed with an unexpected error: ${exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)}`);
     }
     const adapter = this.adapterHost.httpAdapter;
     const res = host.switchToHttp().getResponse<unknown>();
+    if (isTakenOver(res)) return writeJson(rawResponse(res), e.status, e.headers, e.body());
     for (const [k, v] of Object.entries(e.headers)) adapter.setHeader(res, k, v);
     adapter.reply(res, e.body(), e.status);
   }
+}
+
+/** For a response a handler took over on Fastify, where the adapter's reply would be dropped. */
+function writeJson(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
 }

@@ -3,7 +3,7 @@ import { BeforeApplicationShutdown, Controller, Get, OnModuleDestroy, Req, Res, 
 import { Subscription } from 'rxjs';
 import { RaftReadGuard } from '../admin/admin.guard';
 import { ClusterStatus, RaftClusterService } from '../raft-cluster.service';
-import { ClusterRequest } from './http-types';
+import { rawRequest, takeOverResponse } from '../http/http-platform';
 
 /** How often the status is sampled (events$ also triggers a sample at once). */
 export const STREAM_POLL_MS = 300;
@@ -22,7 +22,6 @@ interface StreamClient {
   lastKey: string | null;
 }
 
-type StreamRequest = ClusterRequest & { on(event: 'close', fn: () => void): unknown };
 
 /**
  * The key a status is compared by: everything but `lastContactMs`, which counts heartbeat ticks on the
@@ -64,7 +63,9 @@ export class ClusterStreamController implements OnModuleDestroy, BeforeApplicati
 
   @Get('stream')
   @UseGuards(RaftReadGuard)
-  stream(@Req() req: StreamRequest, @Res() res: ServerResponse): void {
+  stream(@Req() request: unknown, @Res() reply: unknown): void {
+    const req = rawRequest(request);
+    const res = takeOverResponse(reply);
     if (this.closing || this.clients.size >= STREAM_MAX_CLIENTS) {
       const closing = this.closing;
       res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1', 'Access-Control-Allow-Origin': '*' });

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import * as path from 'node:path';
 import { Controller, Get, NotFoundException, Param, Res } from '@nestjs/common';
+import { takeOverResponse } from '../http/http-platform';
 
 /** The files of the live cluster view, and their content types. */
 const FILES: Record<string, string> = {
@@ -27,9 +27,10 @@ export class ClusterUiController {
   }
 
   @Get('ui/:file')
-  serve(@Param('file') file: string, @Res() res: ServerResponse): void {
+  serve(@Param('file') file: string, @Res() reply: unknown): void {
     const body = this.files.get(file);
     if (body === undefined) throw new NotFoundException({ error: 'not_found', message: `no cluster view file ${file}` });
+    const res = takeOverResponse(reply);
     res.writeHead(200, { 'content-type': FILES[file], 'content-length': body.length, 'cache-control': 'no-cache' });
     res.end(body);
   }

@@ -108,7 +108,7 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
   onApplicationBootstrap(): void {
     const server: unknown = this.adapterHost?.httpAdapter?.getHttpServer?.();
     if (!(server instanceof http.Server)) {
-      throw new Error("RaftGroupHost: raft groups need the app's node:http server (NestFactory.create with the Express platform)");
+      throw new Error("RaftGroupHost: raft groups need the app's node:http server (NestFactory.create on the Express or Fastify platform)");
     }
     const dispatcher = createGroupPeerDispatcher({
       secret: this.options.secret,
