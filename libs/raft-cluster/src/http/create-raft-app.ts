@@ -47,7 +47,7 @@ export function createHttpAdapter(platform: HttpPlatform, options: HttpAdapterOp
       bodyLimit,
       // Fastify's router refuses a path parameter over 100 characters before any route sees it: let the
       // routes' own checks name the field (Express has no such limit).
-      maxParamLength: MAX_PATH_PARAM_LENGTH,
+      routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
       // What the router itself refuses (a bad URL encoding, a parameter past the limit) answers in the
       // module's `{ error, message }` shape, like every other refusal.
       frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
