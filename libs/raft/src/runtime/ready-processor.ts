@@ -81,7 +81,7 @@ export class ReadyProcessor<Result> {
   }
 
   process(rd: Ready): Done {
-    return inOrder([() => this.begin(rd), () => this.finish(rd)]);
+    return then(this.begin(rd), () => this.finish(rd));
   }
 
   begin(rd: Ready): Done {
@@ -89,23 +89,18 @@ export class ReadyProcessor<Result> {
     this.ports.send(rd.messages);
     if (rd.hardState !== null) this.latestHard = rd.hardState;
     const sync = mustSync(rd, this.persistedHard);
-    return inOrder([
-      () => (rd.snapshotChunks.length > 0 ? this.ports.writeSnapshotChunks(rd.snapshotChunks) : undefined),
-      () => (sync ? this.persist(rd) : undefined),
-    ]);
+    if (rd.snapshotChunks.length === 0) return sync ? this.persist(rd) : undefined;
+    return then(this.ports.writeSnapshotChunks(rd.snapshotChunks), () => (sync ? this.persist(rd) : undefined));
   }
 
   finish(rd: Ready): Done {
     this.ports.send(rd.messagesAfterPersist);
     const snapshot = rd.snapshot;
-    return inOrder([
-      () => (snapshot !== null ? this.restore(snapshot) : undefined),
-      ...rd.committed.map((e) => () => this.applyEntry(e)),
-      () => {
-        this.takeReadStates(rd.readStates);
-        this.core.advance(rd);
-      },
-    ]);
+    if (snapshot === null) return this.applyFrom(rd, 0);
+    return then(this.ports.restoreSnapshot(snapshot), () => {
+      this.appliedIndex = snapshot.index;
+      return this.applyFrom(rd, 0);
+    });
   }
 
   private persist(rd: Ready): Done {
@@ -116,17 +111,26 @@ export class ReadyProcessor<Result> {
     });
   }
 
-  private restore(meta: SnapshotMeta): Done {
-    return then(this.ports.restoreSnapshot(meta), () => {
-      this.appliedIndex = meta.index;
-    });
+  /** Applies `rd.committed` from `from` on, in order, then serves reads and advances the core. */
+  private applyFrom(rd: Ready, from: number): Done {
+    for (let i = from; i < rd.committed.length; i++) {
+      const e = rd.committed[i];
+      const result = this.ports.apply(e);
+      if (result instanceof Promise) {
+        return result.then((r) => {
+          this.markApplied(e, r);
+          return this.applyFrom(rd, i + 1);
+        });
+      }
+      this.markApplied(e, result);
+    }
+    this.takeReadStates(rd.readStates);
+    this.core.advance(rd);
   }
 
-  private applyEntry(e: Entry): Done {
-    return then(this.ports.apply(e), (result) => {
-      this.appliedIndex = e.index;
-      this.ports.onApplied(e, result);
-    });
+  private markApplied(e: Entry, result: Result): void {
+    this.appliedIndex = e.index;
+    this.ports.onApplied(e, result);
   }
 
   private takeReadStates(readStates: ReadState[]): void {
@@ -145,14 +149,6 @@ export class ReadyProcessor<Result> {
 }
 
 /** Continues at once after a port that finished on return, and only once its promise resolves otherwise. */
-function then<T>(result: T | Promise<T>, next: (value: T) => void): Done {
-  if (result instanceof Promise) return result.then(next);
-  next(result);
-}
-
-function inOrder(steps: (() => Done)[], from = 0): Done {
-  for (let i = from; i < steps.length; i++) {
-    const pending = steps[i]();
-    if (pending instanceof Promise) return pending.then(() => inOrder(steps, i + 1));
-  }
+function then<T>(result: T | Promise<T>, next: (value: T) => Done): Done {
+  return result instanceof Promise ? result.then(next) : next(result);
 }
