@@ -294,7 +294,7 @@ export class Simulation {
     this.afterEvent(node);
   }
 
-  // ---------------------------------------------------------------- the driver (what the runtime does for real)
+  // ---------------------------------------------------------------- the driver: the runtime's Ready processor, on a virtual disk and network
 
   private afterEvent(node: SimNode): void {
     const core = node.core;
