@@ -3,9 +3,8 @@
  * network with cuttable links and a message hook, crashes and restarts from what was persisted.
  * Everything is deterministic: ticks happen only when a test asks, random sources are seeded.
  *
- * The driver follows the contract documented on `Ready`: persist (snapshot chunks, snapshot, entries,
- * hard state), send `messages` and `messagesAfterPersist`, apply `committed`, then `advance(rd)`.
- * While doing so it checks three invariants and throws when one breaks:
+ * Each node's Readies go through the runtime's {@link ReadyProcessor}, with ports that write to the
+ * in-memory disk at once. While doing so the network checks these invariants and throws when one breaks:
  *   - a node is never handed an entry for apply beyond its commit index;
  *   - entries are applied in order, without gaps;
  *   - state machine safety: every node applies the same entry at a given index;
@@ -31,6 +30,7 @@ import {
   VoteRequest,
   VoteResponse,
 } from '../src/core';
+import { ReadyPorts, ReadyProcessor } from '../src/runtime/ready-processor';
 import { Rng } from '../src/testing/rng';
 
 const encoder = new TextEncoder();
@@ -204,10 +204,10 @@ export interface Disk {
 
 export class TestNode {
   core: RaftCore | null = null;
+  processor: ReadyProcessor<void> | null = null;
   /** Entries applied by the "state machine" since the last (re)start or snapshot install. */
   applied: Entry[] = [];
-  /** What the state machine has applied (the core's `log.applied` is only what it handed out). */
-  appliedIndex = 0;
+  /** Every read state the core handed out, as it handed them out. */
   readStates: ReadState[] = [];
   softStates: SoftState[] = [];
   installedSnapshots: SnapshotMeta[] = [];
@@ -222,6 +222,11 @@ export class TestNode {
 
   get alive(): boolean {
     return this.core !== null;
+  }
+
+  /** What the state machine has applied (the core's `log.applied` is only what it handed out). */
+  get appliedIndex(): number {
+    return this.processor?.applied ?? 0;
   }
 }
 
@@ -325,8 +330,8 @@ export class Network {
       },
       { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice() },
     );
+    node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...d.hardState }, applied: d.snapshot.index });
     node.applied = [];
-    node.appliedIndex = d.snapshot.index;
     node.readStates = [];
     node.incoming = null;
   }
@@ -372,6 +377,17 @@ export class Network {
     const node = this.node(id);
     node.core = null;
     node.incarnation++;
+  }
+
+  /**
+   * A clean stop, as the runtime's: the newest commit index reaches the disk first (a crash loses one
+   * that only moved the commit index, decision 0006), then the node goes down as in a crash.
+   */
+  stop(id: NodeId): void {
+    const node = this.node(id);
+    const unsynced = node.processor?.unsyncedHardState() ?? null;
+    if (node.alive && unsynced !== null) node.disk.hardState = { ...unsynced };
+    this.crash(id);
   }
 
   /** Boots the node again from its disk; `edit` may change the disk first (to force a state). */
@@ -479,56 +495,65 @@ export class Network {
   // -------------------------------------------------------------- the driver
 
   private handleReady(node: TestNode): void {
-    const core = node.core!;
-    const rd = core.ready();
-    if (rd.softState !== null) {
-      node.softStates.push(rd.softState);
-      if (rd.softState.role === 'leader') {
-        const prev = this.leaderOfTerm.get(core.term);
-        if (prev !== undefined && prev !== node.id) throw new Error(`election safety: ${prev} and ${node.id} both leader in term ${core.term}`);
-        this.leaderOfTerm.set(core.term, node.id);
-      }
-    }
-    // 1. snapshot chunks, then the snapshot, entries and hard state, all "durably".
-    for (const chunk of rd.snapshotChunks) {
-      if (chunk.offset === 0 || node.incoming === null) node.incoming = new Uint8Array(chunk.meta.size);
-      node.incoming.set(chunk.data, chunk.offset);
-    }
-    const disk = node.disk;
-    if (rd.snapshot !== null) {
-      const meta = rd.snapshot;
-      const at = disk.entries.find((e) => e.index === meta.index);
-      disk.entries = at !== undefined && at.term === meta.term ? disk.entries.filter((e) => e.index > meta.index) : [];
-      disk.snapshot = meta;
-      disk.snapshotData = node.incoming ?? new Uint8Array(0);
-      node.incoming = null;
-    }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
-    }
-    if (rd.hardState !== null) disk.hardState = { ...rd.hardState };
-    // 2. send (both kinds: we are persisted by now).
-    for (const m of [...rd.messages, ...rd.messagesAfterPersist]) this.emit(node, m);
-    // 3. apply.
-    if (rd.snapshot !== null) {
-      node.installedSnapshots.push(rd.snapshot);
-      node.applied = [];
-      node.appliedIndex = rd.snapshot.index;
-    }
-    for (const e of rd.committed) {
-      if (e.index > core.log.commit) throw new Error(`${node.id} was handed ${e.index} for apply beyond its commit ${core.log.commit}`);
-      if (e.index !== node.appliedIndex + 1) throw new Error(`${node.id} applies ${e.index} after ${node.appliedIndex}`);
-      const prev = this.appliedAt.get(e.index);
-      if (prev === undefined) this.appliedAt.set(e.index, { by: node.id, entry: e });
-      else if (prev.entry.term !== e.term || prev.entry.type !== e.type || text(prev.entry) !== text(e)) {
-        throw new Error(`state machine safety: ${node.id} applies ${e.index}/${e.term}, ${prev.by} applied ${e.index}/${prev.entry.term}`);
-      }
-      node.applied.push(e);
-      node.appliedIndex = e.index;
-    }
+    const rd = node.core!.ready();
     node.readStates.push(...rd.readStates);
-    core.advance(rd);
+    if (node.processor!.process(rd) instanceof Promise) throw new Error('the test network processes Readies synchronously');
+  }
+
+  /** Writes go to the node's disk at once: everything is durable by the time a port returns. */
+  private readyPorts(node: TestNode): ReadyPorts<void> {
+    return {
+      softState: (soft) => {
+        node.softStates.push(soft);
+        if (soft.role !== 'leader') return;
+        const term = node.core!.term;
+        const prev = this.leaderOfTerm.get(term);
+        if (prev !== undefined && prev !== node.id) throw new Error(`election safety: ${prev} and ${node.id} both leader in term ${term}`);
+        this.leaderOfTerm.set(term, node.id);
+      },
+      send: (messages) => {
+        for (const m of messages) this.emit(node, m);
+      },
+      writeSnapshotChunks: (chunks) => {
+        for (const chunk of chunks) {
+          if (chunk.offset === 0 || node.incoming === null) node.incoming = new Uint8Array(chunk.meta.size);
+          node.incoming.set(chunk.data, chunk.offset);
+        }
+      },
+      persist: ({ snapshot, entries, hardState }) => {
+        const disk = node.disk;
+        if (snapshot !== null) {
+          const at = disk.entries.find((e) => e.index === snapshot.index);
+          disk.entries = at !== undefined && at.term === snapshot.term ? disk.entries.filter((e) => e.index > snapshot.index) : [];
+          disk.snapshot = snapshot;
+          disk.snapshotData = node.incoming ?? new Uint8Array(0);
+          node.incoming = null;
+        }
+        if (entries.length > 0) {
+          const first = entries[0].index;
+          disk.entries = disk.entries.filter((e) => e.index < first).concat(entries);
+        }
+        if (hardState !== null) disk.hardState = { ...hardState };
+      },
+      restoreSnapshot: (meta) => {
+        node.installedSnapshots.push(meta);
+        node.applied = [];
+      },
+      apply: (e) => {
+        const commit = node.core!.log.commit;
+        if (e.index > commit) throw new Error(`${node.id} was handed ${e.index} for apply beyond its commit ${commit}`);
+        if (e.index !== node.appliedIndex + 1) throw new Error(`${node.id} applies ${e.index} after ${node.appliedIndex}`);
+        const prev = this.appliedAt.get(e.index);
+        if (prev === undefined) this.appliedAt.set(e.index, { by: node.id, entry: e });
+        else if (prev.entry.term !== e.term || prev.entry.type !== e.type || text(prev.entry) !== text(e)) {
+          throw new Error(`state machine safety: ${node.id} applies ${e.index}/${e.term}, ${prev.by} applied ${e.index}/${prev.entry.term}`);
+        }
+        node.applied.push(e);
+      },
+      onApplied: () => undefined,
+      readFailed: () => undefined,
+      serveRead: () => undefined,
+    };
   }
 
   private emit(node: TestNode, m: Message): void {

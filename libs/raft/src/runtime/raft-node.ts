@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { ConfChange, ConfState, Entry, EntryType, HardState, Message, mustSync, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Ready, Role, SnapshotMeta } from '../core';
+import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Role, SnapshotChunkWrite, SnapshotMeta } from '../core';
 import type { RaftStorage, SnapshotWriter } from '../storage/types';
+import { DurableWrite, ReadyProcessor } from './ready-processor';
 
 /** Where messages go; the HTTP transport implements it, tests may use an in-process one. */
 export interface MessageTransport {
@@ -113,6 +114,12 @@ interface PendingRead {
   reject(err: Error): void;
 }
 
+/** A command's outcome on this node: the state machine's result, or the error its handler threw. */
+interface ApplyOutcome {
+  result: unknown;
+  error: Error | null;
+}
+
 /**
  * Drives a {@link RaftCore} with real timers, durable storage and a transport. One `Ready` is processed
  * at a time; whatever arrives while its disk write is in flight is batched into the next one.
@@ -120,6 +127,7 @@ interface PendingRead {
 export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly id: NodeId;
   private core!: RaftCore;
+  private processor!: ReadyProcessor<ApplyOutcome>;
   private readonly opts: RaftNodeOptions;
   private readonly log: RaftNodeLogger;
   private readonly tickMs: number;
@@ -129,16 +137,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private driveScheduled = false;
   private stopped: string | null = null;
   private closed = false;
-  /** The hard state on disk, and the newest one the core gave (ahead of it by a commit index at most). */
-  private persistedHard: HardState = { term: 0, vote: null, commit: 0 };
-  private latestHard: HardState = { term: 0, vote: null, commit: 0 };
-  private appliedIndex = 0;
   private snapshotIndex = 0;
   private incoming: SnapshotWriter | null = null;
   private lastConf: ConfState | null = null;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, PendingRead>();
-  private readsAwaitingApply: { index: number; read: PendingRead }[] = [];
   private nextReadId = 1;
   private lastLeaderContact = 0;
   private role: Role = 'follower';
@@ -162,8 +165,6 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       size: 0,
     };
     const state = await o.storage.open(initial);
-    this.persistedHard = { ...state.hardState };
-    this.latestHard = this.persistedHard;
     const random = o.random ?? Math.random;
     // Only the limits that were given: an explicit `undefined` would override the core's defaults
     // (it spreads the config over them), leaving NaN chunk sizes and no bounds at all.
@@ -183,7 +184,21 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     );
     this.snapshotIndex = state.snapshot.index;
     if (state.snapshot.size > 0) await this.restoreFromStorage();
-    this.appliedIndex = state.snapshot.index;
+    this.processor = new ReadyProcessor<ApplyOutcome>(
+      this.core,
+      {
+        softState: (s) => this.onSoftState(s.role, s.leaderId),
+        send: (messages) => this.sendMessages(messages),
+        writeSnapshotChunks: (chunks) => this.writeSnapshotChunks(chunks),
+        persist: (write) => this.persist(write),
+        restoreSnapshot: (meta) => this.installSnapshot(meta),
+        apply: (e) => this.applyEntry(e),
+        onApplied: (e, outcome) => this.settleProposal(e, outcome),
+        readFailed: (id) => this.takeRead(id)?.reject(new NotLeaderError(this.core.leaderId)),
+        serveRead: (id, index) => this.takeRead(id)?.resolve(index),
+      },
+      { hardState: { ...state.hardState }, applied: state.snapshot.index },
+    );
     this.updatePeers();
     this.log.info(
       `started: term ${state.hardState.term}, snapshot ${state.snapshot.index}, ${state.entries.length} entries, commit ${state.hardState.commit}`,
@@ -204,9 +219,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.failAll(new NodeStoppedError(this.stopped));
     while (this.driving) await new Promise((r) => setTimeout(r, 1));
     // A clean stop keeps the newest commit index, so a restart applies everything it knew without a leader.
-    if (this.latestHard !== this.persistedHard) {
-      await this.opts.storage.save(this.latestHard, []).catch(() => {});
-    }
+    const unsynced = this.processor?.unsyncedHardState() ?? null;
+    if (unsynced !== null) await this.opts.storage.save(unsynced, []).catch(() => {});
     await this.incoming?.abort().catch(() => {});
     await this.opts.transport.close();
     await this.opts.storage.close();
@@ -287,7 +301,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   get applied(): number {
-    return this.appliedIndex;
+    return this.processor?.applied ?? 0;
   }
 
   get stopReason(): string | null {
@@ -300,7 +314,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   status(): RaftStatus & { appliedIndex: number; tickMs: number } {
-    return { ...this.core.status(), appliedIndex: this.appliedIndex, tickMs: this.tickMs };
+    return { ...this.core.status(), appliedIndex: this.applied, tickMs: this.tickMs };
   }
 
   // ---------------------------------------------------------------- the loop
@@ -325,7 +339,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.driving || this.stopped !== null) return;
     this.driving = true;
     try {
-      while (this.stopped === null && this.core.hasReady()) await this.handleReady(this.core.ready());
+      while (this.stopped === null && this.core.hasReady()) {
+        await this.processor.process(this.core.ready());
+        if (this.core.conf !== this.lastConf) this.updatePeers();
+        await this.maybeSnapshot();
+      }
     } catch (err) {
       this.fatal(err instanceof Error ? err : new Error(String(err)));
     } finally {
@@ -333,58 +351,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
-    const { storage, transport } = this.opts;
-    if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leaderId);
-    // A member added since the last Ready (by this leader's proposal, or an entry just received) needs
-    // its address before this Ready's messages go out, or the first append to it is dropped.
-    if (this.core.conf !== this.lastConf) this.updatePeers();
-    this.sendMessages(rd.messages);
-    for (const chunk of rd.snapshotChunks) {
-      if (chunk.offset === 0 || this.incoming === null || this.incoming.meta.index !== chunk.meta.index) {
-        await this.incoming?.abort();
-        this.incoming = storage.beginSnapshot(chunk.meta);
-      }
-      await this.incoming.write(chunk.offset, chunk.data);
-    }
-    if (rd.snapshot !== null) {
-      if (this.incoming === null || this.incoming.meta.index !== rd.snapshot.index) {
-        // A zero-length snapshot carries no chunk bytes.
-        await this.incoming?.abort();
-        this.incoming = storage.beginSnapshot(rd.snapshot);
-      }
-      await this.incoming.commit();
-      this.incoming = null;
-    }
-    // A commit-only hard state waits for the next sync (see mustSync): one sync per entry batch, not two.
-    if (rd.hardState !== null) this.latestHard = rd.hardState;
-    if (mustSync(rd, this.persistedHard) && (rd.entries.length > 0 || rd.hardState !== null)) {
-      const hard = this.latestHard === this.persistedHard ? null : this.latestHard;
-      await storage.save(hard, rd.entries);
-      this.persistedHard = this.latestHard;
-    }
-    transport.send(rd.messagesAfterPersist);
-    if (rd.snapshot !== null) {
-      await this.restoreFromStorage();
-      this.appliedIndex = rd.snapshot.index;
-      this.snapshotIndex = rd.snapshot.index;
-      this.log.info(`installed snapshot ${rd.snapshot.index}/${rd.snapshot.term} (${rd.snapshot.size} bytes)`);
-    }
-    for (const e of rd.committed) await this.applyEntry(e);
-    for (const rs of rd.readStates) {
-      const read = this.reads.get(rs.requestId);
-      if (read === undefined) continue;
-      this.reads.delete(rs.requestId);
-      if (rs.index < 0) read.reject(new NotLeaderError(this.core.leaderId));
-      else this.readsAwaitingApply.push({ index: rs.index, read });
-    }
-    this.serveReads();
-    this.core.advance(rd);
-    if (this.core.conf !== this.lastConf) this.updatePeers();
-    await this.maybeSnapshot();
-  }
+  // ---------------------------------------------------------------- the ports of the Ready processor
 
   private sendMessages(messages: Message[]): void {
+    // A member added since the last Ready (by this leader's proposal, or an entry just received) needs
+    // its address before messages go out, or the first append to it is dropped.
+    if (this.core.conf !== this.lastConf) this.updatePeers();
     const plain: Message[] = [];
     for (const m of messages) {
       if (m.type === 'snapshot') void this.sendSnapshotChunk(m);
@@ -404,18 +376,46 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     }
   }
 
-  private async applyEntry(e: Entry): Promise<void> {
-    let result: unknown = undefined;
-    let error: Error | null = null;
-    if (e.type === EntryType.Normal) {
-      try {
-        result = await this.opts.stateMachine.apply(e, { index: e.index, term: e.term });
-      } catch (err) {
-        // The handler's error is the command's outcome, the same on every node: the log moves on.
-        error = err instanceof Error ? err : new Error(String(err));
+  private async writeSnapshotChunks(chunks: SnapshotChunkWrite[]): Promise<void> {
+    for (const chunk of chunks) {
+      if (chunk.offset === 0 || this.incoming === null || this.incoming.meta.index !== chunk.meta.index) {
+        await this.incoming?.abort();
+        this.incoming = this.opts.storage.beginSnapshot(chunk.meta);
       }
+      await this.incoming.write(chunk.offset, chunk.data);
     }
-    this.appliedIndex = e.index;
+  }
+
+  private async persist({ snapshot, entries, hardState }: DurableWrite): Promise<void> {
+    if (snapshot !== null) {
+      if (this.incoming === null || this.incoming.meta.index !== snapshot.index) {
+        // A zero-length snapshot carries no chunk bytes.
+        await this.incoming?.abort();
+        this.incoming = this.opts.storage.beginSnapshot(snapshot);
+      }
+      await this.incoming.commit();
+      this.incoming = null;
+    }
+    if (entries.length > 0 || hardState !== null) await this.opts.storage.save(hardState, entries);
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    await this.restoreFromStorage();
+    this.snapshotIndex = meta.index;
+    this.log.info(`installed snapshot ${meta.index}/${meta.term} (${meta.size} bytes)`);
+  }
+
+  private async applyEntry(e: Entry): Promise<ApplyOutcome> {
+    if (e.type !== EntryType.Normal) return { result: undefined, error: null };
+    try {
+      return { result: await this.opts.stateMachine.apply(e, { index: e.index, term: e.term }), error: null };
+    } catch (err) {
+      // The handler's error is the command's outcome, the same on every node: the log moves on.
+      return { result: undefined, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+  }
+
+  private settleProposal(e: Entry, { result, error }: ApplyOutcome): void {
     const p = this.proposals.get(e.index);
     if (p !== undefined) {
       this.proposals.delete(e.index);
@@ -426,18 +426,14 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.emit('applied', e.index);
   }
 
-  private serveReads(): void {
-    if (this.readsAwaitingApply.length === 0) return;
-    const still: typeof this.readsAwaitingApply = [];
-    for (const r of this.readsAwaitingApply) {
-      if (r.index <= this.appliedIndex) r.read.resolve(r.index);
-      else still.push(r);
-    }
-    this.readsAwaitingApply = still;
+  private takeRead(requestId: number): PendingRead | undefined {
+    const read = this.reads.get(requestId);
+    this.reads.delete(requestId);
+    return read;
   }
 
   private async maybeSnapshot(): Promise<void> {
-    const applied = this.appliedIndex;
+    const applied = this.applied;
     if (applied - this.snapshotIndex < this.opts.compactionThreshold) return;
     // A snapshot accepted from the leader but not yet installed already covers this point.
     if (applied <= this.core.log.snapshot.index) return;
@@ -495,8 +491,6 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.proposals.clear();
     for (const r of this.reads.values()) r.reject(err);
     this.reads.clear();
-    for (const r of this.readsAwaitingApply) r.read.reject(err);
-    this.readsAwaitingApply = [];
   }
 
   private fatal(err: Error): void {

@@ -4,15 +4,16 @@ import {
   EntryType,
   HardState,
   Message,
-  mustSync,
   NodeId,
   RaftCore,
   RaftError,
   Ready,
+  Role,
   SessionTable,
   SessionTableSnapshot,
   SnapshotMeta,
 } from '../core';
+import { DurableWrite, ReadyPorts, ReadyProcessor } from '../runtime/ready-processor';
 import { checkLinearizability, Operation } from './linearizability';
 import { KvInput, kvModel, KvOutput } from './kv-model';
 import { EventQueue, Rng } from './rng';
@@ -79,8 +80,14 @@ interface StateMachineSnapshot {
   sessions: SessionTableSnapshot<string>;
 }
 
+/** A command's result, or null when it was not applied (an old session's retry, a non-command entry). */
+type CommandResult = string | null;
+
 class SimNode {
   core: RaftCore | null = null;
+  processor: ReadyProcessor<CommandResult> | null = null;
+  /** The durable write of the Ready in process; it reaches `disk` when the virtual write completes. */
+  writing: DurableWrite | null = null;
   incarnation = 0;
   busy = false;
   kv = new Map<string, string>();
@@ -88,14 +95,8 @@ class SimNode {
   /** Proposals made here, by index, waiting for their apply. */
   pendingWrites = new Map<number, { term: number; reply: (r: Reply) => void }>();
   pendingReads = new Map<number, { key: string; reply: (r: Reply) => void }>();
-  /** Read states whose index is not yet applied. */
-  readsAwaitingApply: { index: number; requestId: number }[] = [];
   incoming: Uint8Array | null = null;
-  /** The core's newest hard state; ahead of the disk's by a commit index that waits for the next sync. */
-  latestHard: HardState = { term: 0, vote: null, commit: 0 };
   nextReadId = 1;
-  /** What the state machine has applied (the core's `log.applied` is what it handed out, which runs ahead). */
-  applied = 0;
   /** Paused (as by SIGSTOP) until this virtual time: nothing it receives is processed before then. */
   pausedUntil = 0;
   /** Commit index up to which the invariant checker has recorded this node's committed entries. */
@@ -108,6 +109,11 @@ class SimNode {
 
   get alive(): boolean {
     return this.core !== null;
+  }
+
+  /** What the state machine has applied. */
+  get applied(): number {
+    return this.processor?.applied ?? 0;
   }
 }
 
@@ -244,12 +250,11 @@ export class Simulation {
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice() },
     );
     this.restoreStateMachine(node, disk.snapshotData);
-    node.applied = disk.snapshot.index;
-    node.latestHard = { ...disk.hardState };
+    node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index });
+    node.writing = null;
     node.checkedCommit = 0;
     node.pendingWrites.clear();
     node.pendingReads.clear();
-    node.readsAwaitingApply = [];
     node.incoming = null;
     node.busy = false;
     const inc = node.incarnation;
@@ -289,7 +294,7 @@ export class Simulation {
     this.afterEvent(node);
   }
 
-  // ---------------------------------------------------------------- the driver (what the runtime does for real)
+  // ---------------------------------------------------------------- the driver: the runtime's Ready processor, on a virtual disk and network
 
   private afterEvent(node: SimNode): void {
     const core = node.core;
@@ -298,68 +303,105 @@ export class Simulation {
     if (node.busy || !core.hasReady()) return;
     const rd = core.ready();
     node.busy = true;
-    if (rd.softState !== null) {
-      this.trace(`${node.id} ${rd.softState.role} term ${core.term} leader ${rd.softState.leaderId ?? '-'}`);
-      if (rd.softState.role === 'leader') {
-        this.stats.elections++;
-        if (!this.healed && this.rng.chance(this.leaderKillRate)) {
-          const inc = node.incarnation;
-          this.at(this.now + this.rng.int(1, 15), () => {
-            if (node.incarnation !== inc) return;
-            this.crash(node);
-            // Churn: it comes back soon, so that leaders keep changing over the same indexes (Figure 8).
-            this.at(this.now + this.rng.int(5, 150), () => this.restart(node));
-          });
-        }
-      }
-    }
     this.checkReady(node, rd);
-    for (const chunk of rd.snapshotChunks) {
-      if (chunk.offset === 0) node.incoming = new Uint8Array(chunk.meta.size);
-      node.incoming!.set(chunk.data, chunk.offset);
-    }
-    for (const m of rd.messages) this.send(node, m);
-    const sync = mustSync(rd, node.disk.hardState);
+    const processor = node.processor!;
+    processor.begin(rd);
     const inc = node.incarnation;
     const finish = (): void => {
       if (node.incarnation !== inc || node.core === null) return;
-      this.persist(node, rd, sync);
-      for (const m of rd.messagesAfterPersist) this.send(node, m);
-      if (rd.snapshot !== null) {
-        this.trace(`${node.id} installs snapshot ${rd.snapshot.index}/${rd.snapshot.term}`);
-        this.restoreStateMachine(node, node.disk.snapshotData);
-        node.applied = rd.snapshot.index;
-        this.compareState(node, node.applied, this.stateMachineSnapshot(node));
-      }
+      this.completeWrite(node);
       if (rd.committed.length > 0) this.trace(`${node.id} applies ${rd.committed[0].index}..${rd.committed[rd.committed.length - 1].index}`);
-      for (const e of rd.committed) this.apply(node, e);
-      for (const rs of rd.readStates) this.onReadState(node, rs.requestId, rs.index);
-      this.serveReads(node);
-      node.core.advance(rd);
+      processor.finish(rd);
       node.busy = false;
       this.afterEvent(node);
     };
-    // As the runtime does: a commit-only hard state is kept in memory until the next sync (lost in a crash).
-    if (rd.hardState !== null) node.latestHard = { ...rd.hardState };
-    if (sync) this.at(this.now + this.rng.int(0, 3), finish);
+    // A write that must be durable takes 0-3 ms; a crash meanwhile loses it with the rest of the Ready.
+    if (node.writing !== null) this.at(this.now + this.rng.int(0, 3), finish);
     else finish();
   }
 
-  private persist(node: SimNode, rd: Ready, sync: boolean): void {
+  private readyPorts(node: SimNode): ReadyPorts<CommandResult> {
+    return {
+      softState: (soft) => this.onSoftState(node, soft.role, soft.leaderId),
+      send: (messages) => {
+        for (const m of messages) this.send(node, m);
+      },
+      writeSnapshotChunks: (chunks) => {
+        for (const chunk of chunks) {
+          if (chunk.offset === 0) node.incoming = new Uint8Array(chunk.meta.size);
+          node.incoming!.set(chunk.data, chunk.offset);
+        }
+      },
+      persist: (write) => {
+        node.writing = write;
+      },
+      restoreSnapshot: (meta) => {
+        this.trace(`${node.id} installs snapshot ${meta.index}/${meta.term}`);
+        this.restoreStateMachine(node, node.disk.snapshotData);
+        this.compareState(node, meta.index, this.stateMachineSnapshot(node));
+      },
+      apply: (e) => {
+        if (e.index !== node.applied + 1) this.violation(`${node.id} applies ${e.index} after ${node.applied}`);
+        return this.applyCommand(node, e);
+      },
+      onApplied: (e, result) => {
+        const pending = node.pendingWrites.get(e.index);
+        if (pending !== undefined) {
+          node.pendingWrites.delete(e.index);
+          if (pending.term === e.term && result !== null) pending.reply({ ok: true, value: result });
+          else pending.reply({ ok: false, leaderHint: node.core!.leaderId });
+        }
+        // A snapshot accepted from the leader but not yet installed already covers this index: skip.
+        if (e.index % COMPACTION_THRESHOLD === 0 && e.index > node.core!.log.snapshot.index) this.takeSnapshot(node);
+      },
+      readFailed: (requestId) => {
+        this.trace(`${node.id} read ${requestId} failed`);
+        node.pendingReads.get(requestId)?.reply({ ok: false, leaderHint: node.core!.leaderId });
+        node.pendingReads.delete(requestId);
+      },
+      serveRead: (requestId) => {
+        const read = node.pendingReads.get(requestId);
+        node.pendingReads.delete(requestId);
+        this.trace(`${node.id} serves read ${requestId} at applied ${node.applied}`);
+        read?.reply({ ok: true, value: node.kv.get(read.key) ?? '' });
+      },
+    };
+  }
+
+  private onSoftState(node: SimNode, role: Role, leaderId: NodeId | null): void {
+    this.trace(`${node.id} ${role} term ${node.core!.term} leader ${leaderId ?? '-'}`);
+    if (role !== 'leader') return;
+    this.stats.elections++;
+    if (!this.healed && this.rng.chance(this.leaderKillRate)) {
+      const inc = node.incarnation;
+      this.at(this.now + this.rng.int(1, 15), () => {
+        if (node.incarnation !== inc) return;
+        this.crash(node);
+        // Churn: it comes back soon, so that leaders keep changing over the same indexes (Figure 8).
+        this.at(this.now + this.rng.int(5, 150), () => this.restart(node));
+      });
+    }
+  }
+
+  /** The virtual disk write completes: what `persist` was given reaches the disk. */
+  private completeWrite(node: SimNode): void {
+    const write = node.writing;
+    if (write === null) return;
+    node.writing = null;
     const disk = node.disk;
-    if (rd.snapshot !== null) {
-      const meta = rd.snapshot;
+    if (write.snapshot !== null) {
+      const meta = write.snapshot;
       const at = disk.entries.find((e) => e.index === meta.index);
       disk.entries = at !== undefined && at.term === meta.term ? disk.entries.filter((e) => e.index > meta.index) : [];
       disk.snapshot = meta;
       disk.snapshotData = node.incoming!;
       node.incoming = null;
     }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
-      disk.entries = disk.entries.filter((e) => e.index < first).concat(rd.entries);
+    if (write.entries.length > 0) {
+      const first = write.entries[0].index;
+      disk.entries = disk.entries.filter((e) => e.index < first).concat(write.entries);
     }
-    if (sync) disk.hardState = { ...node.latestHard };
+    if (write.hardState !== null) disk.hardState = { ...write.hardState };
   }
 
   /** Every node snapshots at multiples of the threshold, so replica states can be compared there. */
@@ -397,16 +439,8 @@ export class Simulation {
     node.sessions.restore(snap.sessions);
   }
 
-  private apply(node: SimNode, e: Entry): void {
-    if (e.index !== node.applied + 1) this.violation(`${node.id} applies ${e.index} after ${node.applied}`);
-    node.applied = e.index;
-    this.applyCommand(node, e);
-    // A snapshot accepted from the leader but not yet installed already covers this index: skip.
-    if (e.index % COMPACTION_THRESHOLD === 0 && e.index > node.core!.log.snapshot.index) this.takeSnapshot(node);
-  }
-
-  private applyCommand(node: SimNode, e: Entry): void {
-    let result: string | null = null;
+  private applyCommand(node: SimNode, e: Entry): CommandResult {
+    let result: CommandResult = null;
     if (e.type === EntryType.Normal) {
       const cmd = JSON.parse(decoder.decode(e.data)) as Command;
       const seen = node.sessions.lookup(cmd.client, cmd.seq, cmd.ackedBelow);
@@ -423,34 +457,7 @@ export class Simulation {
         node.sessions.record(cmd.client, cmd.seq, result, e.index);
       }
     }
-    const pending = node.pendingWrites.get(e.index);
-    if (pending !== undefined) {
-      node.pendingWrites.delete(e.index);
-      if (pending.term === e.term && result !== null) pending.reply({ ok: true, value: result });
-      else pending.reply({ ok: false, leaderHint: node.core!.leaderId });
-    }
-  }
-
-  private onReadState(node: SimNode, requestId: number, index: number): void {
-    this.trace(`${node.id} read ${requestId} at index ${index} (applied ${node.applied})`);
-    if (index < 0) {
-      node.pendingReads.get(requestId)?.reply({ ok: false, leaderHint: node.core!.leaderId });
-      node.pendingReads.delete(requestId);
-      return;
-    }
-    node.readsAwaitingApply.push({ index, requestId });
-  }
-
-  private serveReads(node: SimNode): void {
-    const applied = node.applied;
-    node.readsAwaitingApply = node.readsAwaitingApply.filter((r) => {
-      if (r.index > applied) return true;
-      const read = node.pendingReads.get(r.requestId);
-      node.pendingReads.delete(r.requestId);
-      this.trace(`${node.id} serves read ${r.requestId} at applied ${applied}`);
-      read?.reply({ ok: true, value: node.kv.get(read.key) ?? '' });
-      return false;
-    });
+    return result;
   }
 
   // ---------------------------------------------------------------- network
