@@ -138,6 +138,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private stopped: string | null = null;
   private closed = false;
   private snapshotIndex = 0;
+  /** Our own snapshot being written in the background; at most one at a time. */
+  private snapshotWrite: Promise<void> | null = null;
+  /** Written and committed: the log is compacted up to it between two Readies. */
+  private snapshotToCompact: SnapshotMeta | null = null;
   private incoming: SnapshotWriter | null = null;
   private lastConf: ConfState | null = null;
   private readonly proposals = new Map<number, PendingProposal>();
@@ -218,6 +222,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.timer = null;
     this.failAll(new NodeStoppedError(this.stopped));
     while (this.driving) await new Promise((r) => setTimeout(r, 1));
+    await this.snapshotWrite;
     // A clean stop keeps the newest commit index, so a restart applies everything it knew without a leader.
     const unsynced = this.processor?.unsyncedHardState() ?? null;
     if (unsynced !== null) await this.opts.storage.save(unsynced, []).catch(() => {});
@@ -339,9 +344,11 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.driving || this.stopped !== null) return;
     this.driving = true;
     try {
+      this.compactToWrittenSnapshot();
       while (this.stopped === null && this.core.hasReady()) {
         await this.processor.process(this.core.ready());
         if (this.core.conf !== this.lastConf) this.updatePeers();
+        this.compactToWrittenSnapshot();
         await this.maybeSnapshot();
       }
     } catch (err) {
@@ -432,19 +439,48 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     return read;
   }
 
+  /**
+   * Takes the state machine's snapshot at the applied index. A snapshot returned as bytes is the state
+   * at this moment, so its file is written and committed in the background while Readies go on (a
+   * state of many MB takes tens of milliseconds to write and sync, which the log and the acknowledgements
+   * should not wait for); one returned as a promise is awaited here, since the state must not move
+   * until it is taken.
+   */
   private async maybeSnapshot(): Promise<void> {
+    if (this.snapshotWrite !== null) return;
     const applied = this.applied;
     if (applied - this.snapshotIndex < this.opts.compactionThreshold) return;
     // A snapshot accepted from the leader but not yet installed already covers this point.
     if (applied <= this.core.log.snapshot.index) return;
-    const data = await this.opts.stateMachine.snapshot();
-    const meta: SnapshotMeta = { index: applied, term: this.core.log.term(applied), conf: this.core.confAt(applied), size: data.length };
+    const term = this.core.log.term(applied);
+    const conf = this.core.confAt(applied);
+    const taken = this.opts.stateMachine.snapshot();
+    const data = taken instanceof Promise ? await taken : taken;
+    const meta: SnapshotMeta = { index: applied, term, conf, size: data.length };
+    this.snapshotWrite = this.writeSnapshot(meta, data)
+      .catch((err: unknown) => this.fatal(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => {
+        this.snapshotWrite = null;
+      });
+  }
+
+  private async writeSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     const writer = this.opts.storage.beginSnapshot(meta);
     if (data.length > 0) await writer.write(0, data);
     await writer.commit();
+    if (this.stopped !== null) return;
+    this.snapshotToCompact = meta;
+    this.log.info(`snapshot at ${meta.index} (${data.length} bytes) written`);
+    this.scheduleDrive();
+  }
+
+  /** Between two Readies (the core's log is not in use): drops the entries our written snapshot covers. */
+  private compactToWrittenSnapshot(): void {
+    const meta = this.snapshotToCompact;
+    if (meta === null) return;
+    this.snapshotToCompact = null;
     this.core.compact(meta);
-    this.snapshotIndex = applied;
-    this.log.info(`snapshot at ${applied} (${data.length} bytes), log compacted`);
+    this.snapshotIndex = Math.max(this.snapshotIndex, meta.index);
   }
 
   private async restoreFromStorage(): Promise<void> {

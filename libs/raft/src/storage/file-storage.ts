@@ -906,10 +906,21 @@ class FileSnapshotWriter implements SnapshotWriter {
       throw new StorageError('invalid', `snapshot ${this.meta.index}: ${this.written} of ${this.meta.size} bytes written, cannot commit`);
     }
     try {
+      // The bulk of the data goes to disk before the commit takes its turn in the write queue, so the
+      // log's appends queued behind it wait for a trailer's sync, not for the whole file's.
+      if (this.fd !== null) await this.syncData(await this.fd);
       await this.storage.enqueueCommit(this);
     } finally {
       this.state = 'done';
       this.storage.writerDone(this);
+    }
+  }
+
+  private async syncData(fd: number): Promise<void> {
+    try {
+      await this.storage.writerFs().fsync(fd);
+    } catch (err) {
+      throw this.storage.writerFailed(err, this.tmp);
     }
   }
 
