@@ -3,6 +3,7 @@ import { AbstractHttpAdapter, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { registerJsonBodyParser } from './fastify-json-body';
 import { HttpPlatform } from './http-platform';
 
 /** Express's default JSON limit, kept on both platforms so an app behaves the same on either. */
@@ -56,13 +57,7 @@ export function createHttpAdapter(platform: HttpPlatform, options: HttpAdapterOp
       },
     });
     adapter.registerParserMiddleware = (_prefix?: string, rawBody?: boolean): void => {
-      const fastify = adapter.getInstance();
-      const parseJson = fastify.getDefaultJsonParser('error', 'error');
-      // An empty JSON body is `{}`, as on Express (Fastify refuses it with 400 by default).
-      adapter.useBodyParser('application/json', rawBody ?? false, { bodyLimit }, (req, body, done) => {
-        if ((body as Buffer).length === 0) return done(null, {});
-        parseJson(req, (body as Buffer).toString('utf8'), done);
-      });
+      registerJsonBodyParser(adapter.getInstance(), bodyLimit, rawBody ?? false);
     };
     return adapter;
   }
