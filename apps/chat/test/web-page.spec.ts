@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createHttpAdapter, raftEnv } from '@raft-cqrs/raft-cluster';
+import { createHttpAdapter, httpPlatform } from '@raft-cqrs/raft-cluster';
 import request from 'supertest';
 import { CHAT_OPTIONS, DEFAULT_CHAT_OPTIONS } from '../src/chat.options';
 import { WebPage } from '../src/http/web-page';
@@ -16,15 +16,12 @@ class StatusController {
   }
 }
 
-/** HTTP_PLATFORM picks the platform, as in the app. */
-const TEST_ENV = { NODE_ID: 't', PORT: '1', MEMBERS: 't=http://127.0.0.1:1', INSECURE_PEERS: '1', HTTP_PLATFORM: process.env.HTTP_PLATFORM };
-
 async function appWith(publicDir: string | null): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     controllers: [StatusController],
     providers: [WebPage, { provide: CHAT_OPTIONS, useValue: { ...DEFAULT_CHAT_OPTIONS, publicDir } }],
   }).compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(raftEnv(TEST_ENV).platform), { logger: false });
+  const app = moduleRef.createNestApplication(createHttpAdapter(httpPlatform()), { logger: false });
   await app.init();
   // Fastify serves only once its plugins (the static files') are loaded.
   await (app.getHttpAdapter().getInstance() as { ready?: () => Promise<unknown> }).ready?.();

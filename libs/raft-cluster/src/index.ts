@@ -10,7 +10,7 @@ export type { RaftClusterModuleAsyncOptions, RaftClusterModuleForRootOptions } f
 export { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
 export { RaftClusterOptionsError, validateRaftClusterOptions, normaliseMemberUrl, MEMBER_ID_PATTERN } from './raft-cluster.options';
 export type { RaftClusterMember, RaftClusterModuleOptions, ResolvedRaftClusterOptions } from './raft-cluster.options';
-export { raftEnv, EnvError } from './options-from-env';
+export { raftEnv, httpPlatform, EnvError } from './options-from-env';
 export type { RaftEnv, RaftEnvOptions } from './options-from-env';
 export { createRaftApp, createHttpAdapter, DEFAULT_BODY_LIMIT_BYTES } from './http/create-raft-app';
 export type { CreateRaftAppOptions, HttpAdapterOptions } from './http/create-raft-app';

@@ -42,6 +42,15 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+/** HTTP_PLATFORM alone: `fastify` when unset or empty. */
+export function httpPlatform(env: NodeJS.ProcessEnv = process.env): HttpPlatform {
+  const platform = env.HTTP_PLATFORM === undefined || env.HTTP_PLATFORM === '' ? 'fastify' : env.HTTP_PLATFORM;
+  if (!(HTTP_PLATFORMS as readonly string[]).includes(platform)) {
+    throw new EnvError('HTTP_PLATFORM', `must be ${HTTP_PLATFORMS.join(' or ')}, got "${platform.slice(0, 40)}"`);
+  }
+  return platform as HttpPlatform;
+}
+
 export function raftEnv(env: NodeJS.ProcessEnv = process.env): RaftEnv {
   const memberId = env.NODE_ID ?? '';
   if (memberId === '') throw new EnvError('NODE_ID', "is required (this member's id)");
@@ -73,16 +82,13 @@ export function raftEnv(env: NodeJS.ProcessEnv = process.env): RaftEnv {
   if (secret === undefined && !insecurePeers) {
     throw new EnvError('CLUSTER_SECRET', 'is required (the shared peer secret); set INSECURE_PEERS=1 to run without one');
   }
-  const platform = env.HTTP_PLATFORM === undefined || env.HTTP_PLATFORM === '' ? 'fastify' : env.HTTP_PLATFORM;
-  if (!(HTTP_PLATFORMS as readonly string[]).includes(platform)) {
-    throw new EnvError('HTTP_PLATFORM', `must be ${HTTP_PLATFORMS.join(' or ')}, got "${platform.slice(0, 40)}"`);
-  }
+  const platform = httpPlatform(env);
   const self = members.find((m) => m.startsWith(`${memberId}=`));
   const advertise = env.ADVERTISE_URL !== undefined && env.ADVERTISE_URL !== '' ? env.ADVERTISE_URL : self?.slice(memberId.length + 1);
   return {
     port,
     host,
-    platform: platform as HttpPlatform,
+    platform,
     raft: {
       memberId,
       members: join !== undefined && self === undefined ? [] : members,

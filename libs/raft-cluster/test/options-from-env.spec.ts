@@ -1,4 +1,4 @@
-import { EnvError, raftEnv } from '../src';
+import { EnvError, httpPlatform, raftEnv } from '../src';
 
 const BASE = { NODE_ID: 'n1', PORT: '3001', MEMBERS: 'n1=http://127.0.0.1:3001,n2=http://127.0.0.1:3002', CLUSTER_SECRET: 'a-secret-of-some-length' };
 
@@ -8,6 +8,9 @@ describe('raftEnv (the sample apps\' environment)', () => {
     expect(raftEnv({ ...BASE, HTTP_PLATFORM: '' }).platform).toBe('fastify');
     expect(raftEnv({ ...BASE, HTTP_PLATFORM: 'express' }).platform).toBe('express');
     expect(raftEnv({ ...BASE, HTTP_PLATFORM: 'fastify' }).platform).toBe('fastify');
+    // The same reading without the rest of the environment (the tests pick their platform with it).
+    expect([httpPlatform({}), httpPlatform({ HTTP_PLATFORM: 'express' })]).toEqual(['fastify', 'express']);
+    expect(() => httpPlatform({ HTTP_PLATFORM: 'koa' })).toThrow(EnvError);
   });
 
   it('refuses an unknown HTTP_PLATFORM, naming the variable and the choices', () => {

@@ -3,10 +3,10 @@ import * as net from 'node:net';
 import { Injectable, INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import type { ApplyContext, Entry, StateMachine } from '@raft-cqrs/raft';
-import { createHttpAdapter, HttpAdapterOptions, HttpPlatform, raftEnv, RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleOptions, RaftClusterService } from '../src';
+import { createHttpAdapter, HttpAdapterOptions, HttpPlatform, httpPlatform, RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleOptions, RaftClusterService } from '../src';
 
 /** The platform the in-process tests run on: HTTP_PLATFORM, as the sample apps read it (default fastify). */
-export const TEST_PLATFORM: HttpPlatform = raftEnv({ NODE_ID: 't', PORT: '1', MEMBERS: 't=http://127.0.0.1:1', INSECURE_PEERS: '1', HTTP_PLATFORM: process.env.HTTP_PLATFORM }).platform;
+export const TEST_PLATFORM: HttpPlatform = httpPlatform();
 
 /** `moduleRef.createNestApplication` on TEST_PLATFORM. */
 export function createTestApp(moduleRef: TestingModule, options: NestApplicationOptions & HttpAdapterOptions = {}): INestApplication {
