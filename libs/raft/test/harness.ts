@@ -497,7 +497,8 @@ export class Network {
   private handleReady(node: TestNode): void {
     const rd = node.core!.ready();
     node.readStates.push(...rd.readStates);
-    if (node.processor!.process(rd) instanceof Promise) throw new Error('the test network processes Readies synchronously');
+    node.processor!.begin(rd);
+    if (node.processor!.busy) throw new Error('the test network processes Readies synchronously');
   }
 
   /** Writes go to the node's disk at once: everything is durable by the time a port returns. */
@@ -514,13 +515,14 @@ export class Network {
       send: (messages) => {
         for (const m of messages) this.emit(node, m);
       },
-      writeSnapshotChunks: (chunks) => {
+      writeSnapshotChunks: (chunks, written) => {
         for (const chunk of chunks) {
           if (chunk.offset === 0 || node.incoming === null) node.incoming = new Uint8Array(chunk.meta.size);
           node.incoming.set(chunk.data, chunk.offset);
         }
+        written();
       },
-      persist: ({ snapshot, entries, hardState }) => {
+      persist: ({ snapshot, entries, hardState }, durable) => {
         const disk = node.disk;
         if (snapshot !== null) {
           const at = disk.entries.find((e) => e.index === snapshot.index);
@@ -534,6 +536,7 @@ export class Network {
           disk.entries = disk.entries.filter((e) => e.index < first).concat(entries);
         }
         if (hardState !== null) disk.hardState = { ...hardState };
+        durable();
       },
       restoreSnapshot: (meta) => {
         node.installedSnapshots.push(meta);
@@ -553,6 +556,10 @@ export class Network {
       onApplied: () => undefined,
       readFailed: () => undefined,
       serveRead: () => undefined,
+      finished: () => undefined,
+      fail: (err) => {
+        throw err;
+      },
     };
   }
 

@@ -26,7 +26,7 @@ describe('RaftLog', () => {
       expect(log.stable).toBe(7);
       expect(log.commit).toBe(7);
       expect(log.applied).toBe(5);
-      expect(log.unstableEntries()).toEqual([]);
+      expect(log.takeEntriesToWrite()).toEqual([]);
     });
 
     it('never puts commit below the snapshot', () => {
@@ -40,14 +40,16 @@ describe('RaftLog', () => {
   });
 
   describe('append', () => {
-    it('appends at lastIndex + 1 and reports the new entries as unstable', () => {
+    it('appends at lastIndex + 1 and hands the new entries out for writing once', () => {
       const log = logOf([1, 1]);
       log.append(entry(3, 2));
       expect(log.lastIndex()).toBe(3);
       expect(log.lastTerm()).toBe(2);
-      expect(log.unstableEntries().map((e) => e.index)).toEqual([3]);
+      expect(log.takeEntriesToWrite().map((e) => e.index)).toEqual([3]);
+      expect(log.takeEntriesToWrite()).toEqual([]); // in flight: not handed out again
+      expect(log.stable).toBe(2); // not durable before the driver says so
       log.stableTo(3, 2);
-      expect(log.unstableEntries()).toEqual([]);
+      expect(log.stable).toBe(3);
     });
 
     it('refuses an entry that leaves a gap or overlaps', () => {
@@ -154,7 +156,7 @@ describe('RaftLog', () => {
       const log = logOf([1, 1, 2, 2, 2]);
       expect(log.appendFromLeader(2, entriesWithTerms([2, 3], 3))).toBe(4);
       expect(termsOf(log)).toEqual([1, 1, 2, 3]);
-      expect(log.unstableEntries().map((e) => [e.index, e.term])).toEqual([[4, 3]]);
+      expect(log.takeEntriesToWrite().map((e) => [e.index, e.term])).toEqual([[4, 3]]);
       expect(log.stable).toBe(3); // the replaced entries are no longer durable
     });
 
@@ -180,9 +182,21 @@ describe('RaftLog', () => {
     it('marks entries durable up to the given one', () => {
       const log = logOf([]);
       for (const e of entriesWithTerms([1, 1, 1])) log.append(e);
+      expect(log.takeEntriesToWrite().map((e) => e.index)).toEqual([1, 2, 3]);
       log.stableTo(2, 1);
       expect(log.stable).toBe(2);
-      expect(log.unstableEntries().map((e) => e.index)).toEqual([3]);
+    });
+
+    it('hands out again the replacements of entries truncated while their write was in flight', () => {
+      const log = logOf([]);
+      for (const e of entriesWithTerms([1, 1, 1, 1])) log.append(e);
+      expect(log.takeEntriesToWrite().map((e) => e.index)).toEqual([1, 2, 3, 4]);
+      log.appendFromLeader(2, entriesWithTerms([2, 2], 3));
+      expect(log.takeEntriesToWrite().map((e) => [e.index, e.term])).toEqual([[3, 2], [4, 2]]);
+      log.stableTo(4, 1); // the first write lands: its entry 4 has been replaced since
+      expect(log.stable).toBe(0);
+      log.stableTo(4, 2); // the second write lands: it covers the first
+      expect(log.stable).toBe(4);
     });
 
     it('ignores an acknowledgement for entries that were replaced in the meantime', () => {

@@ -681,14 +681,25 @@ describe('flow control and bounds', () => {
 });
 
 describe('Ready contract', () => {
-  it('ready() may not be called again before advance(), and hasReady() is false meanwhile', () => {
-    const core = newCore('n1', V3);
-    tickUntilCampaign(core);
-    const rd = core.ready();
-    expect(core.hasReady()).toBe(false);
-    expect(() => core.ready()).toThrow(/advance/);
-    core.advance(rd);
-    expect(core.hasReady()).toBe(false);
+  it('a Ready may be taken while an earlier one is in flight; each hands out only what is new', () => {
+    const core = newCore('n1', ['n1']);
+    makeLeader(core);
+    const first = core.propose(new TextEncoder().encode('a')).index;
+    const rd1 = core.ready();
+    expect(rd1.entries.map((e) => e.index)).toEqual([first]);
+    expect(core.hasReady()).toBe(false); // nothing new while rd1's write is in flight
+    const second = core.propose(new TextEncoder().encode('b')).index;
+    const rd2 = core.ready();
+    expect(rd2.entries.map((e) => e.index)).toEqual([second]);
+    expect(rd2.committed).toEqual([]); // the lone voter counts only what it has synced
+    expect(core.log.commit).toBeLessThan(first);
+
+    core.advance(rd1);
+    expect(core.log.stable).toBe(first);
+    expect(core.log.commit).toBe(first);
+    core.advance(rd2);
+    expect(core.log.commit).toBe(second);
+    expect(core.ready().committed.map((e) => e.index)).toEqual([first, second]);
   });
 
   it('log.applied counts what was handed out for apply, before the state machine has applied it', () => {

@@ -12,6 +12,8 @@ export class RaftLog {
   applied: number;
   /** Highest index known durable in this node's storage. */
   stable: number;
+  /** Highest index handed to the driver for writing (durable or in flight); at least `stable`. */
+  handedOut: number;
 
   constructor(snapshot: SnapshotMeta, entries: Entry[], commit: number) {
     if (entries.length > 0 && entries[0].index !== snapshot.index + 1) {
@@ -23,6 +25,7 @@ export class RaftLog {
     this.snapshot = snapshot;
     this.entries = entries.slice();
     this.stable = this.lastIndex();
+    this.handedOut = this.stable;
     this.commit = Math.min(Math.max(commit, snapshot.index), this.lastIndex());
     this.applied = snapshot.index;
   }
@@ -109,6 +112,7 @@ export class RaftLog {
   private truncateFrom(index: number): void {
     this.entries.length = index - this.snapshot.index - 1;
     if (this.stable >= index) this.stable = index - 1;
+    if (this.handedOut >= index) this.handedOut = index - 1;
   }
 
   /**
@@ -132,8 +136,12 @@ export class RaftLog {
     }
   }
 
-  unstableEntries(): Entry[] {
-    return this.stable < this.lastIndex() ? this.entries.slice(this.stable - this.snapshot.index) : [];
+  /** Entries not yet handed to the driver for writing; from now on they count as handed out. */
+  takeEntriesToWrite(): Entry[] {
+    if (this.handedOut >= this.lastIndex()) return [];
+    const entries = this.entries.slice(this.handedOut - this.snapshot.index);
+    this.handedOut = this.lastIndex();
+    return entries;
   }
 
   /** Committed entries that are durable here (up to `durableUpTo`) and not yet handed out for apply. */
@@ -156,6 +164,7 @@ export class RaftLog {
     this.entries = this.entries.slice(meta.index - this.snapshot.index);
     this.snapshot = meta;
     this.stable = Math.max(this.stable, meta.index);
+    this.handedOut = Math.max(this.handedOut, meta.index);
   }
 
   /** Installs a snapshot received from the leader; keeps our suffix only when it follows the snapshot. */
@@ -166,8 +175,8 @@ export class RaftLog {
       this.entries = [];
     }
     this.snapshot = meta;
-    this.stable = Math.max(this.stable, meta.index);
-    if (this.stable > this.lastIndex()) this.stable = this.lastIndex();
+    this.stable = Math.min(Math.max(this.stable, meta.index), this.lastIndex());
+    this.handedOut = Math.min(Math.max(this.handedOut, meta.index), this.lastIndex());
     this.commit = Math.max(this.commit, meta.index);
     this.applied = meta.index;
   }

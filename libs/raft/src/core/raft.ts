@@ -102,7 +102,8 @@ const SEND_BEFORE_PERSIST = new Set<Message['type']>([
 /**
  * The Raft consensus algorithm as a deterministic state machine: no I/O, no timers, no clock.
  * Feed it `tick()`, `step(message)`, `propose(...)`, `readIndex(...)`; collect work with `ready()`;
- * acknowledge it with `advance(ready)` once done.
+ * acknowledge each Ready's write with `advance(ready)` once it is durable. Several Readies may be
+ * in flight (pipelined writes): each hands out only what the earlier ones did not.
  */
 export class RaftCore {
   readonly id: NodeId;
@@ -140,7 +141,6 @@ export class RaftCore {
   private appendWanted = false;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
-  private awaitingAdvance = false;
 
   constructor(config: RaftConfig, state: PersistentState) {
     this.cfg = {
@@ -286,7 +286,6 @@ export class RaftCore {
   }
 
   hasReady(): boolean {
-    if (this.awaitingAdvance) return false;
     if (this.role === 'leader' && (this.appendWanted || this.readRoundWanted)) return true;
     const hs = this.prevHardState;
     return (
@@ -295,7 +294,7 @@ export class RaftCore {
       this.readStates.length > 0 ||
       this.snapshotChunks.length > 0 ||
       this.snapshotToInstall !== null ||
-      this.log.stable < this.log.lastIndex() ||
+      this.log.handedOut < this.log.lastIndex() ||
       this.log.commit > this.log.applied ||
       hs.term !== this.term ||
       hs.vote !== this.vote ||
@@ -306,7 +305,6 @@ export class RaftCore {
   }
 
   ready(): Ready {
-    if (this.awaitingAdvance) throw new Error('ready() called before advance() of the previous Ready');
     if (this.role === 'leader') {
       if (this.readRoundWanted) {
         this.readRoundWanted = false;
@@ -328,7 +326,7 @@ export class RaftCore {
     const rd: Ready = {
       softState: softChanged ? soft : null,
       hardState: hardChanged ? hs : null,
-      entries: this.log.unstableEntries(),
+      entries: this.log.takeEntriesToWrite(),
       snapshot: this.snapshotToInstall,
       snapshotChunks: this.snapshotChunks,
       committed,
@@ -343,13 +341,14 @@ export class RaftCore {
     this.msgs = [];
     this.msgsAfterPersist = [];
     this.readStates = [];
-    this.awaitingAdvance = true;
     return rd;
   }
 
-  /** The driver has persisted, sent and applied everything in `rd`. */
+  /**
+   * `rd`'s write is durable. Readies may be taken while earlier ones are in flight; the driver calls
+   * this for each in the order it took them.
+   */
   advance(rd: Ready): void {
-    this.awaitingAdvance = false;
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       this.log.stableTo(last.index, last.term);

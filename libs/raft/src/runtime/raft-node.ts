@@ -51,6 +51,8 @@ export interface RaftNodeOptions {
   snapshotChunkSize?: number;
   maxUncommittedEntries?: number;
   maxPendingReads?: number;
+  /** Readies whose writes may be in flight at once (1: each waits for the previous one's sync). */
+  readiesInFlight?: number;
 }
 
 export interface TickTiming {
@@ -121,8 +123,9 @@ interface ApplyOutcome {
 }
 
 /**
- * Drives a {@link RaftCore} with real timers, durable storage and a transport. One `Ready` is processed
- * at a time; whatever arrives while its disk write is in flight is batched into the next one.
+ * Drives a {@link RaftCore} with real timers, durable storage and a transport. Up to `readiesInFlight`
+ * Readies are processed at once: the next one begins (its messages leave, its write is queued behind
+ * the earlier ones) while earlier writes are syncing; they finish in order.
  */
 export class RaftNode extends EventEmitter<RaftNodeEvents> {
   readonly id: NodeId;
@@ -133,9 +136,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private readonly tickMs: number;
   private readonly timing: TickTiming;
   private timer: NodeJS.Timeout | null = null;
-  private driving = false;
   private driveScheduled = false;
   private stopped: string | null = null;
+  private fatalError: Error | null = null;
   private closed = false;
   private snapshotIndex = 0;
   /** Our own snapshot being written in the background; at most one at a time. */
@@ -193,15 +196,18 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       {
         softState: (s) => this.onSoftState(s.role, s.leaderId),
         send: (messages) => this.sendMessages(messages),
-        writeSnapshotChunks: (chunks) => this.writeSnapshotChunks(chunks),
-        persist: (write) => this.persist(write),
+        writeSnapshotChunks: (chunks, written) => this.writeSnapshotChunks(chunks).then(written, (err: unknown) => this.fatal(asError(err))),
+        persist: (write, durable) => this.persist(write).then(durable, (err: unknown) => this.fatal(asError(err))),
         restoreSnapshot: (meta) => this.installSnapshot(meta),
         apply: (e) => this.applyEntry(e),
         onApplied: (e, outcome) => this.settleProposal(e, outcome),
         readFailed: (id) => this.takeRead(id)?.reject(new NotLeaderError(this.core.leaderId)),
         serveRead: (id, index) => this.takeRead(id)?.resolve(index),
+        finished: () => this.betweenReadies(),
+        fail: (err) => this.fatal(err),
       },
       { hardState: { ...state.hardState }, applied: state.snapshot.index },
+      o.readiesInFlight,
     );
     this.updatePeers();
     this.log.info(
@@ -221,7 +227,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.failAll(new NodeStoppedError(this.stopped));
-    while (this.driving) await new Promise((r) => setTimeout(r, 1));
+    // Readies in flight finish (their writes are already with storage); a failed node's never will.
+    while (this.processor?.busy && this.fatalError === null) await new Promise((r) => setTimeout(r, 1));
     await this.snapshotWrite;
     // A clean stop keeps the newest commit index, so a restart applies everything it knew without a leader.
     const unsynced = this.processor?.unsyncedHardState() ?? null;
@@ -336,26 +343,29 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.driveScheduled = true;
     setImmediate(() => {
       this.driveScheduled = false;
-      void this.drive();
+      this.drive();
     });
   }
 
-  private async drive(): Promise<void> {
-    if (this.driving || this.stopped !== null) return;
-    this.driving = true;
+  /** Begins Readies while the core has one and the processor takes more: writes are pipelined. */
+  private drive(): void {
+    if (this.stopped !== null) return;
     try {
       this.compactToWrittenSnapshot();
-      while (this.stopped === null && this.core.hasReady()) {
-        await this.processor.process(this.core.ready());
-        if (this.core.conf !== this.lastConf) this.updatePeers();
-        this.compactToWrittenSnapshot();
-        await this.maybeSnapshot();
+      while (this.stopped === null && this.processor.canBegin() && this.core.hasReady()) {
+        this.processor.begin(this.core.ready());
       }
     } catch (err) {
-      this.fatal(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      this.driving = false;
+      this.fatal(asError(err));
     }
+  }
+
+  /** After each Ready's apply: nothing else is being applied, so the state machine can be snapshotted. */
+  private async betweenReadies(): Promise<void> {
+    if (this.core.conf !== this.lastConf) this.updatePeers();
+    this.compactToWrittenSnapshot();
+    await this.maybeSnapshot();
+    this.scheduleDrive();
   }
 
   // ---------------------------------------------------------------- the ports of the Ready processor
@@ -458,7 +468,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     const data = taken instanceof Promise ? await taken : taken;
     const meta: SnapshotMeta = { index: applied, term, conf, size: data.length };
     this.snapshotWrite = this.writeSnapshot(meta, data)
-      .catch((err: unknown) => this.fatal(err instanceof Error ? err : new Error(String(err))))
+      .catch((err: unknown) => this.fatal(asError(err)))
       .finally(() => {
         this.snapshotWrite = null;
       });
@@ -530,6 +540,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   private fatal(err: Error): void {
+    if (this.fatalError !== null) return;
+    this.fatalError = err;
     this.log.error(`fatal: ${err.message}; the node stops taking part in the cluster`);
     this.stopped = `fatal: ${err.message}`;
     if (this.timer !== null) clearInterval(this.timer);
@@ -537,4 +549,8 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.failAll(new NodeStoppedError(this.stopped));
     this.emit('fatal', err);
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -47,6 +47,8 @@ export interface SimResult {
     unknown: number;
     elections: number;
     crashes: number;
+    /** Crashes that left part of a write on the disk. */
+    tornWrites: number;
     snapshotsSent: number;
     confChanges: number;
     finalCommit: number;
@@ -80,16 +82,23 @@ interface StateMachineSnapshot {
   sessions: SessionTableSnapshot<string>;
 }
 
+interface PendingWrite {
+  write: DurableWrite;
+  /** The bytes of the snapshot it installs, taken when it was handed over. */
+  snapshotData: Uint8Array | null;
+}
+
 /** A command's result, or null when it was not applied (an old session's retry, a non-command entry). */
 type CommandResult = string | null;
 
 class SimNode {
   core: RaftCore | null = null;
   processor: ReadyProcessor<CommandResult> | null = null;
-  /** The durable write of the Ready in process; it reaches `disk` when the virtual write completes. */
-  writing: DurableWrite | null = null;
+  /** Writes handed to the virtual disk, oldest first; each reaches `disk` when it completes, in this order. */
+  writes: PendingWrite[] = [];
+  /** When the newest write completes: a later one never completes before it. */
+  lastWriteAt = 0;
   incarnation = 0;
-  busy = false;
   kv = new Map<string, string>();
   sessions = new SessionTable<string>({ maxSessions: 64, maxResponsesPerClient: 4 });
   /** Proposals made here, by index, waiting for their apply. */
@@ -158,6 +167,7 @@ export class Simulation {
     unknown: 0,
     elections: 0,
     crashes: 0,
+    tornWrites: 0,
     snapshotsSent: 0,
     confChanges: 0,
     finalCommit: 0,
@@ -251,12 +261,12 @@ export class Simulation {
     );
     this.restoreStateMachine(node, disk.snapshotData);
     node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index });
-    node.writing = null;
+    node.writes = [];
+    node.lastWriteAt = 0;
     node.checkedCommit = 0;
     node.pendingWrites.clear();
     node.pendingReads.clear();
     node.incoming = null;
-    node.busy = false;
     const inc = node.incarnation;
     const tick = (): void => {
       if (node.incarnation !== inc || node.core === null) return;
@@ -281,6 +291,7 @@ export class Simulation {
     if (!node.alive) return;
     this.trace(`${node.id} CRASH (term ${node.core!.term}, ${node.core!.role})`);
     this.stats.crashes++;
+    this.landInFlightWrites(node);
     node.core = null;
     node.incarnation++;
     node.pendingWrites.clear();
@@ -296,28 +307,18 @@ export class Simulation {
 
   // ---------------------------------------------------------------- the driver: the runtime's Ready processor, on a virtual disk and network
 
+  /** Begins Readies while the node has one and its processor takes more (writes are pipelined, as in the runtime). */
   private afterEvent(node: SimNode): void {
     const core = node.core;
     if (core === null) return;
     this.checkNode(node);
-    if (node.busy || !core.hasReady()) return;
-    const rd = core.ready();
-    node.busy = true;
-    this.checkReady(node, rd);
     const processor = node.processor!;
-    processor.begin(rd);
-    const inc = node.incarnation;
-    const finish = (): void => {
-      if (node.incarnation !== inc || node.core === null) return;
-      this.completeWrite(node);
-      if (rd.committed.length > 0) this.trace(`${node.id} applies ${rd.committed[0].index}..${rd.committed[rd.committed.length - 1].index}`);
-      processor.finish(rd);
-      node.busy = false;
-      this.afterEvent(node);
-    };
-    // A write that must be durable takes 0-3 ms; a crash meanwhile loses it with the rest of the Ready.
-    if (node.writing !== null) this.at(this.now + this.rng.int(0, 3), finish);
-    else finish();
+    while (node.core === core && processor.canBegin() && core.hasReady()) {
+      const rd = core.ready();
+      this.checkReady(node, rd);
+      if (rd.committed.length > 0) this.trace(`${node.id} hands out ${rd.committed[0].index}..${rd.committed[rd.committed.length - 1].index} for apply`);
+      processor.begin(rd);
+    }
   }
 
   private readyPorts(node: SimNode): ReadyPorts<CommandResult> {
@@ -326,14 +327,28 @@ export class Simulation {
       send: (messages) => {
         for (const m of messages) this.send(node, m);
       },
-      writeSnapshotChunks: (chunks) => {
+      writeSnapshotChunks: (chunks, written) => {
         for (const chunk of chunks) {
           if (chunk.offset === 0) node.incoming = new Uint8Array(chunk.meta.size);
           node.incoming!.set(chunk.data, chunk.offset);
         }
+        written();
       },
-      persist: (write) => {
-        node.writing = write;
+      persist: (write, durable) => {
+        const pending: PendingWrite = { write, snapshotData: write.snapshot === null ? null : node.incoming };
+        if (write.snapshot !== null) node.incoming = null;
+        node.writes.push(pending);
+        // A write takes 0-3 ms and completes after the ones handed over before it; a crash meanwhile
+        // may leave a prefix of them on the disk (see crash()).
+        const at = Math.max(node.lastWriteAt, this.now + this.rng.int(0, 3));
+        node.lastWriteAt = at;
+        const inc = node.incarnation;
+        this.at(at, () => {
+          if (node.incarnation !== inc || node.core === null) return;
+          if (node.writes.shift() !== pending) this.violation(`${node.id}: virtual writes completed out of order`);
+          this.landOnDisk(node, pending);
+          durable();
+        });
       },
       restoreSnapshot: (meta) => {
         this.trace(`${node.id} installs snapshot ${meta.index}/${meta.term}`);
@@ -359,6 +374,10 @@ export class Simulation {
         node.pendingReads.get(requestId)?.reply({ ok: false, leaderHint: node.core!.leaderId });
         node.pendingReads.delete(requestId);
       },
+      finished: () => this.afterEvent(node),
+      fail: (err) => {
+        throw err;
+      },
       serveRead: (requestId) => {
         const read = node.pendingReads.get(requestId);
         node.pendingReads.delete(requestId);
@@ -383,25 +402,52 @@ export class Simulation {
     }
   }
 
-  /** The virtual disk write completes: what `persist` was given reaches the disk. */
-  private completeWrite(node: SimNode): void {
-    const write = node.writing;
-    if (write === null) return;
-    node.writing = null;
+  /** A virtual disk write completes: what `persist` was given reaches the disk. */
+  private landOnDisk(node: SimNode, { write, snapshotData }: PendingWrite): void {
     const disk = node.disk;
     if (write.snapshot !== null) {
       const meta = write.snapshot;
       const at = disk.entries.find((e) => e.index === meta.index);
       disk.entries = at !== undefined && at.term === meta.term ? disk.entries.filter((e) => e.index > meta.index) : [];
       disk.snapshot = meta;
-      disk.snapshotData = node.incoming!;
-      node.incoming = null;
+      disk.snapshotData = snapshotData ?? new Uint8Array(0);
     }
     if (write.entries.length > 0) {
       const first = write.entries[0].index;
       disk.entries = disk.entries.filter((e) => e.index < first).concat(write.entries);
     }
     if (write.hardState !== null) disk.hardState = { ...write.hardState };
+  }
+
+  /**
+   * What a crash leaves of the writes in flight: the disk may have taken some of them whole before
+   * the node learned they were durable, and the next one torn, in the order storage writes a record
+   * (snapshot install, hard state, then the entries, as the WAL does).
+   */
+  private landInFlightWrites(node: SimNode): void {
+    const writes = node.writes;
+    node.writes = [];
+    if (writes.length === 0) return;
+    const whole = this.rng.int(0, writes.length);
+    for (let i = 0; i < whole; i++) this.landOnDisk(node, writes[i]);
+    if (whole === writes.length || !this.rng.chance(0.5)) return;
+    const { write, snapshotData } = writes[whole];
+    const parts = (write.snapshot === null ? 0 : 1) + (write.hardState === null ? 0 : 1) + write.entries.length;
+    let left = this.rng.int(0, parts - 1);
+    const torn: DurableWrite = { snapshot: null, hardState: null, entries: [] };
+    if (write.snapshot !== null) {
+      if (left === 0) return;
+      torn.snapshot = write.snapshot;
+      left--;
+    }
+    if (write.hardState !== null && left > 0) {
+      torn.hardState = write.hardState;
+      left--;
+    }
+    torn.entries = write.entries.slice(0, left);
+    this.stats.tornWrites++;
+    this.trace(`${node.id} crash tears a write: ${torn.snapshot === null ? '' : 'snapshot, '}${torn.hardState === null ? '' : 'hard state, '}${torn.entries.length} of ${write.entries.length} entries land`);
+    this.landOnDisk(node, { write: torn, snapshotData });
   }
 
   /** Every node snapshots at multiples of the threshold, so replica states can be compared there. */
