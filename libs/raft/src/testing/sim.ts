@@ -98,6 +98,10 @@ class SimNode {
   writes: PendingWrite[] = [];
   /** When the newest write completes: a later one never completes before it. */
   lastWriteAt = 0;
+  /** How long a write takes, in ms (a slow disk fault widens it). */
+  diskMs: [number, number] = [0, 3];
+  /** Set by a fault: the node crashes while its next write is in flight. */
+  crashInNextWrite = false;
   incarnation = 0;
   kv = new Map<string, string>();
   sessions = new SessionTable<string>({ maxSessions: 64, maxResponsesPerClient: 4 });
@@ -110,6 +114,8 @@ class SimNode {
   pausedUntil = 0;
   /** Commit index up to which the invariant checker has recorded this node's committed entries. */
   checkedCommit = 0;
+  /** Commit index up to which the check that a leader's commits are durable on a quorum has looked. */
+  leaderCheckedCommit = 0;
 
   constructor(
     readonly id: NodeId,
@@ -264,6 +270,7 @@ export class Simulation {
     node.writes = [];
     node.lastWriteAt = 0;
     node.checkedCommit = 0;
+    node.leaderCheckedCommit = 0;
     node.pendingWrites.clear();
     node.pendingReads.clear();
     node.incoming = null;
@@ -338,11 +345,22 @@ export class Simulation {
         const pending: PendingWrite = { write, snapshotData: write.snapshot === null ? null : node.incoming };
         if (write.snapshot !== null) node.incoming = null;
         node.writes.push(pending);
-        // A write takes 0-3 ms and completes after the ones handed over before it; a crash meanwhile
+        // A write takes diskMs and completes after the ones handed over before it; a crash meanwhile
         // may leave a prefix of them on the disk (see crash()).
-        const at = Math.max(node.lastWriteAt, this.now + this.rng.int(0, 3));
+        // A write the node is to crash in stalls, so that peers' acknowledgements can arrive before it.
+        const stall = node.crashInNextWrite ? this.rng.int(2, 20) : 0;
+        const at = Math.max(node.lastWriteAt, this.now + this.rng.int(node.diskMs[0], node.diskMs[1]) + stall);
         node.lastWriteAt = at;
         const inc = node.incarnation;
+        if (node.crashInNextWrite) {
+          node.crashInNextWrite = false;
+          this.at(this.now + this.rng.int(0, stall - 1), () => {
+            if (node.incarnation !== inc) return;
+            this.trace(`FAULT ${node.id} crashes with ${node.writes.length} writes in flight`);
+            this.crash(node);
+            this.at(this.now + this.rng.int(5, 150), () => this.restart(node));
+          });
+        }
         this.at(at, () => {
           if (node.incarnation !== inc || node.core === null) return;
           if (node.writes.shift() !== pending) this.violation(`${node.id}: virtual writes completed out of order`);
@@ -655,9 +673,19 @@ export class Simulation {
     } else if (r < 0.42) {
       this.blocked.clear();
       this.trace('FAULT heal partitions');
-    } else if (r < 0.55) {
+    } else if (r < 0.5) {
       const live = this.liveIds();
       if (live.length > 0) this.crash(this.nodes.get(this.rng.pick(live))!);
+    } else if (r < 0.55) {
+      // A crash inside a Ready: its messages left, its write did not finish (the leader, most often:
+      // what it counted towards a commit must be what it had synced).
+      const live = this.liveIds();
+      const l = this.rng.chance(0.6) ? this.leader() : undefined;
+      const node = l ?? (live.length > 0 ? this.nodes.get(this.rng.pick(live)) : undefined);
+      if (node !== undefined) {
+        node.crashInNextWrite = true;
+        this.trace(`FAULT ${node.id} will crash during its next write`);
+      }
     } else if (r < 0.555) {
       // A pause longer than the election timeout: on waking, a leader still believes it leads.
       const l = this.rng.chance(0.7) ? this.leader() : undefined;
@@ -678,8 +706,20 @@ export class Simulation {
       this.dupRate = this.rng.pick([0, 0.02, 0.1]);
       this.maxDelay = this.rng.pick([2, 5, 20, 60]);
       this.trace(`FAULT network drop ${this.dropRate} dup ${this.dupRate} delay <= ${this.maxDelay}ms`);
-    } else if (r < 0.93) {
+    } else if (r < 0.9) {
       this.changeMembership();
+    } else if (r < 0.93) {
+      // A slow disk for a while: acknowledgements from faster peers arrive before the node's own sync.
+      const l = this.rng.chance(0.5) ? this.leader() : undefined;
+      const node = l ?? this.nodes.get(this.rng.pick(ids))!;
+      node.diskMs = this.rng.pick<[number, number]>([
+        [2, 10],
+        [5, 40],
+      ]);
+      this.trace(`FAULT slow disk on ${node.id}: writes take ${node.diskMs[0]}-${node.diskMs[1]} ms`);
+      this.at(this.now + this.rng.int(300, 2000), () => {
+        node.diskMs = [0, 3];
+      });
     } else {
       const l = this.leader();
       if (l !== undefined) {
@@ -756,6 +796,33 @@ export class Simulation {
     // Whatever any node considers committed must be the same entry everywhere, forever.
     for (let i = Math.max(node.checkedCommit, log.snapshot.index) + 1; i <= log.commit; i++) this.recordCommitted(node, log.entry(i)!);
     node.checkedCommit = log.commit;
+    if (core.role === 'leader' && log.commit > node.leaderCheckedCommit) {
+      node.leaderCheckedCommit = log.commit;
+      this.checkCommitDurable(node);
+    }
+  }
+
+  /**
+   * A leader commits an entry of its term once a quorum of voters has it on disk: counting its own
+   * entries before they are synced, or acknowledgements sent before they are, breaks this at once,
+   * where the lost entry only shows when crashes and elections line up to overwrite it.
+   */
+  private checkCommitDurable(node: SimNode): void {
+    const core = node.core!;
+    const index = core.log.commit;
+    const term = core.log.term(index);
+    if (term !== core.term) return; // entries of earlier terms commit only by one of this term
+    const voters = core.conf.voters;
+    const durable = voters.filter((id) => {
+      const disk = this.nodes.get(id)?.disk;
+      if (disk === undefined) return false;
+      if (disk.snapshot.index >= index) return true;
+      const first = disk.entries.length > 0 ? disk.entries[0].index : disk.snapshot.index + 1;
+      return disk.entries[index - first]?.term === term;
+    }).length;
+    if (durable <= voters.length / 2) {
+      this.violation(`${node.id} (leader, term ${term}) committed ${index} while it is on the disk of only ${durable} of ${voters.length} voters`);
+    }
   }
 
   private checkLeaderCompleteness(node: SimNode): void {
