@@ -362,6 +362,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   /** After each Ready's apply: nothing else is being applied, so the state machine can be snapshotted. */
   private async betweenReadies(): Promise<void> {
+    if (this.stopped !== null) return;
     if (this.core.conf !== this.lastConf) this.updatePeers();
     this.compactToWrittenSnapshot();
     await this.maybeSnapshot();
