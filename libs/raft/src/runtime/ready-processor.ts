@@ -44,9 +44,6 @@ export interface ReadyPorts<Result> {
   fail(err: Error): void;
 }
 
-/** How many Readies may be in flight at once unless the driver says otherwise. */
-export const DEFAULT_READIES_IN_FLIGHT = 4;
-
 interface InFlight {
   rd: Ready;
   durable: boolean;
@@ -88,7 +85,8 @@ export class ReadyProcessor<Result> {
     private readonly core: RaftCore,
     private readonly ports: ReadyPorts<Result>,
     persisted: { hardState: HardState; applied: number },
-    private readonly maxInFlight = DEFAULT_READIES_IN_FLIGHT,
+    /** Readies begun and not yet finished at once; 1 means each waits for the previous one's sync. */
+    private readonly maxInFlight = 1,
   ) {
     this.persistedHard = persisted.hardState;
     this.writtenHard = persisted.hardState;

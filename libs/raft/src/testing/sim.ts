@@ -151,6 +151,8 @@ export class Simulation {
   private leaderKillRate = 0;
   private churn = false;
   private readonly coreTuning: { maxAppendBytes: number; maxInflight: number };
+  /** The runtime's `readiesInFlight`: one Ready at a time (its default) or pipelined writes. */
+  private readonly readiesInFlight: number;
   private nextNodeNumber: number;
 
   // invariant state
@@ -186,6 +188,7 @@ export class Simulation {
     this.rng = root.fork();
     this.netRng = root.fork();
     this.coreTuning = { maxAppendBytes: this.rng.pick([64, 512, 4096]), maxInflight: this.rng.pick([1, 4, 16]) };
+    this.readiesInFlight = this.rng.pick([1, 4]);
     let n = this.rng.chance(0.5) ? 3 : 5;
     if (this.rng.chance(0.25)) {
       // Churn profile: leaders die within milliseconds of election on a lossy network, one entry per
@@ -266,7 +269,7 @@ export class Simulation {
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice() },
     );
     this.restoreStateMachine(node, disk.snapshotData);
-    node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index });
+    node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index }, this.readiesInFlight);
     node.writes = [];
     node.lastWriteAt = 0;
     node.checkedCommit = 0;
