@@ -6,6 +6,7 @@
 import { Entry, HardState } from '../../src/core';
 import { RaftNode } from '../../src/runtime';
 import { MemoryStorage } from '../../src/storage/memory-storage';
+import { loneNode, waitFor } from './lone-node';
 
 /** Holds each `save()` that carries entries until `release()` lets the oldest through. */
 class GatedStorage extends MemoryStorage {
@@ -26,26 +27,8 @@ class GatedStorage extends MemoryStorage {
 
 const encoder = new TextEncoder();
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 async function loneLeader(storage: MemoryStorage, readiesInFlight?: number): Promise<RaftNode> {
-  const node = new RaftNode({
-    id: 'a',
-    initialMembers: { a: 'http://a' },
-    electionTimeoutMs: [30, 60],
-    heartbeatMs: 10,
-    compactionThreshold: 1000,
-    storage,
-    transport: { send: () => undefined, setPeers: () => undefined, close: async () => undefined },
-    stateMachine: { apply: (_e, ctx) => ctx.index, snapshot: () => new Uint8Array(0), restore: () => undefined },
-    readiesInFlight,
-  });
+  const node = loneNode(storage, { readiesInFlight });
   await node.start();
   await waitFor('leadership', () => node.isLeader && node.applied >= 1);
   return node;

@@ -3,9 +3,9 @@
  * file is written and synced; the log is compacted once it is committed; a stop waits for it.
  */
 import { SnapshotMeta } from '../../src/core';
-import { RaftNode } from '../../src/runtime';
 import { MemoryStorage } from '../../src/storage/memory-storage';
 import type { SnapshotWriter } from '../../src/storage/types';
+import { loneNode, waitFor } from './lone-node';
 
 /** Holds every snapshot commit until `release()`. */
 class SlowSnapshotStorage extends MemoryStorage {
@@ -31,27 +31,13 @@ class SlowSnapshotStorage extends MemoryStorage {
 
 const encoder = new TextEncoder();
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe("RaftNode's own snapshots", () => {
   it('are written while commands go on committing; the log is compacted after the commit, and stop waits for it', async () => {
     const storage = new SlowSnapshotStorage();
     storage.hold();
     const applied: number[] = [];
-    const node = new RaftNode({
-      id: 'a',
-      initialMembers: { a: 'http://a' },
-      electionTimeoutMs: [30, 60],
-      heartbeatMs: 10,
+    const node = loneNode(storage, {
       compactionThreshold: 5,
-      storage,
-      transport: { send: () => undefined, setPeers: () => undefined, close: async () => undefined },
       stateMachine: {
         apply: (_e, ctx) => {
           applied.push(ctx.index);
