@@ -102,6 +102,30 @@ describe('CqrsStateMachine', () => {
     expect(b.sm.sessionCount).toBe(0);
   });
 
+  it('captures the document snapshot() gives at the call, while applies go on during its slices', async () => {
+    const a = machine();
+    for (let i = 1; i <= 2500; i++) await a.sm.apply(entry(i, `k${i % 1500}`, 1, `r${i}`), { index: i, term: 1 });
+    const expected = new TextDecoder().decode(a.sm.snapshot());
+    const capturing = a.sm.captureSnapshot();
+    // Applies interleave with the slices (one slice per event-loop turn).
+    for (let i = 2501; i <= 2600; i++) {
+      await a.sm.apply(entry(i, `k${i % 1500}`, 1, `r${i}`), { index: i, term: 1 });
+      await new Promise((r) => setImmediate(r));
+    }
+    const captured = await capturing;
+    expect(new TextDecoder().decode(captured!)).toBe(expected);
+    expect(a.store.get('k1100')).toBe(2); // the live state moved on (k1100 written at 1100 and 2600), the snapshot did not
+  });
+
+  it('drops a capture when the state is restored meanwhile', async () => {
+    const a = machine();
+    for (let i = 1; i <= 1500; i++) await a.sm.apply(entry(i, `k${i}`, 1, `r${i}`), { index: i, term: 1 });
+    const snap = a.sm.snapshot();
+    const capturing = a.sm.captureSnapshot();
+    a.sm.restore(snap);
+    expect(await capturing).toBeNull();
+  });
+
   it('takes the same digest whether its sessions were recorded by apply or read from a snapshot', async () => {
     const a = machine(100, 4);
     for (let i = 1; i <= 3; i++) await a.sm.apply(entry(i, `k${i}`, i, `r${i}`), { index: i, term: 1 });

@@ -73,3 +73,68 @@ describe("an InMemoryStore's digest", () => {
     expect(a.digest()).toBe(before);
   });
 });
+
+describe("an InMemoryStore's snapshot serialised in slices", () => {
+  type Cart = { items: number };
+
+  @ReplicatedState('shop.baskets')
+  @Injectable()
+  class BasketStore extends InMemoryStore<Cart> {}
+
+  function drain(cursor: ReturnType<BasketStore['openSnapshot']>, slice: number, between: () => void): string {
+    const parts: string[] = [];
+    for (let text = cursor.next(slice); text !== null; text = cursor.next(slice)) {
+      parts.push(text);
+      between();
+    }
+    return `${cursor.open}${parts.join(',')}${cursor.close}`;
+  }
+
+  function baskets(n: number): { replica: TestReplica; store: BasketStore } {
+    const replica = new TestReplica();
+    const store = new BasketStore();
+    replica.apply(() => {
+      for (let i = 0; i < n; i++) store.set(`b${i}`, { items: i });
+    });
+    return { replica, store };
+  }
+
+  it('is the state at the moment it began, whatever applies change, delete, add or change in place meanwhile', () => {
+    const { replica, store } = baskets(50);
+    const expected = JSON.stringify(store.snapshot());
+    let step = 0;
+    const text = drain(store.openSnapshot(), 7, () => {
+      step++;
+      replica.apply(() => {
+        store.set(`b${(step * 13) % 50}`, { items: -step }); // replaced, served or not yet
+        store.delete(`b${(step * 29) % 50}`);
+        store.set(`new${step}`, { items: step }); // added after the snapshot began: not in it
+        const cart = store.get(`b${(step * 7) % 50}`);
+        if (cart !== undefined) cart.items += 1000; // changed in place
+      });
+    });
+    expect(text).toBe(expected);
+    expect(JSON.parse(text)).toHaveLength(50);
+    expect(store.get('new1')).toEqual({ items: 1 }); // the live store moved on
+  });
+
+  it('keeps every item when an apply iterates the store (values may be changed in place)', () => {
+    const { replica, store } = baskets(20);
+    const expected = JSON.stringify(store.snapshot());
+    const text = drain(store.openSnapshot(), 3, () =>
+      replica.apply(() => {
+        for (const cart of store.values()) cart.items++;
+      }),
+    );
+    expect(text).toBe(expected);
+  });
+
+  it('is dropped by a restore: the next slice refuses rather than mix two states', () => {
+    const replica = new TestReplica();
+    const store = new BasketStore();
+    replica.apply(() => store.set('b1', { items: 1 }));
+    const cursor = store.openSnapshot();
+    store.restore([['other', { items: 9 }]]);
+    expect(() => cursor.next(10)).toThrow(/dropped/);
+  });
+});

@@ -7,7 +7,11 @@ import { BatchEnvelope, CommandEnvelope, decodeEnvelope, DigestEnvelope, Envelop
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import { encodeForLog, RaftPayloadCodec } from './payload';
 import { SetDigest } from './set-digest';
-import type { ReplicatedStateStore } from './replicated-store';
+import type { ReplicatedStateStore, StoreSnapshotCursor } from './replicated-store';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+/** Items a store serialises per event-loop turn while a snapshot is captured (well under a millisecond of work). */
+const SNAPSHOT_SLICE_ITEMS = 250;
 
 /** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
 export interface CqrsApplyHost {
@@ -86,6 +90,8 @@ export class CqrsStateMachine implements StateMachine {
   private readonly sessionTexts = new Map<string, string>();
   private readonly digests = new Map<number, StateDigest>();
   private checked = { index: 0, matches: 0, mismatches: 0 };
+  /** Counts restores: a snapshot being captured when the state is replaced is dropped. */
+  private restores = 0;
   private ready = false;
 
   constructor(
@@ -310,18 +316,60 @@ export class CqrsStateMachine implements StateMachine {
 
   /** A {@link SnapshotDocument}; the session table from the texts kept for it, not serialised again. */
   snapshot(): Uint8Array {
-    const stores: string[] = [];
+    const stores: [string, string | undefined][] = [];
+    for (const [name, store] of this.stores) stores.push([name, JSON.stringify(store.snapshot()) as string | undefined]);
+    return this.snapshotDocument(stores, [...this.sessionTexts.values()]);
+  }
+
+  /**
+   * The same document as `snapshot()`, of the state as it is now, without holding applies back: stores
+   * that can (`openSnapshot`, copy-on-write) are serialised a slice per event-loop turn while applies
+   * go on; the other stores, the session table and the digests are taken at once. Null when the state
+   * is restored from a leader's snapshot meanwhile.
+   */
+  async captureSnapshot(): Promise<Uint8Array | null> {
+    const restores = this.restores;
+    const stores: [string, string | undefined | StoreSnapshotCursor][] = [];
     for (const [name, store] of this.stores) {
-      const json = JSON.stringify(store.snapshot()) as string | undefined;
-      // A store whose snapshot is undefined is left out, as JSON.stringify of the document would: it restores from undefined.
-      if (json !== undefined) stores.push(`${JSON.stringify(name)}:${json}`);
+      stores.push([name, typeof store.openSnapshot === 'function' ? store.openSnapshot() : (JSON.stringify(store.snapshot()) as string | undefined)]);
     }
-    const digests: SnapshotDocument['digests'] = [...this.digests].map(([i, d]) => [i, d.d, d.s]);
-    const text = `{"v":1,"stores":{${stores.join(',')}},"sessions":[${[...this.sessionTexts.values()].join(',')}],"digests":${JSON.stringify(digests)}}`;
+    const sessions = [...this.sessionTexts.values()];
+    const digests = this.digestList();
+    // The document is encoded slice by slice: one text of many MB to join and encode would block the loop again.
+    const chunks: Buffer[] = [Buffer.from('{"v":1,"stores":{')];
+    let first = true;
+    for (const [name, part] of stores) {
+      if (part === undefined) continue; // left out, as JSON.stringify of the document would
+      chunks.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(name)}:${typeof part === 'string' ? part : part.open}`));
+      first = false;
+      if (typeof part === 'string') continue;
+      for (let n = 0; ; n++) {
+        await nextTurn();
+        if (this.restores !== restores) return null;
+        const slice = part.next(SNAPSHOT_SLICE_ITEMS);
+        if (slice === null) break;
+        chunks.push(Buffer.from(n === 0 ? slice : `,${slice}`));
+      }
+      chunks.push(Buffer.from(part.close));
+    }
+    chunks.push(Buffer.from(`},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`));
+    return Buffer.concat(chunks);
+  }
+
+  private digestList(): SnapshotDocument['digests'] {
+    return [...this.digests].map(([i, d]) => [i, d.d, d.s]);
+  }
+
+  private snapshotDocument(stores: [string, string | undefined][], sessions: string[], digests = this.digestList()): Uint8Array {
+    const parts: string[] = [];
+    // A store whose snapshot is undefined is left out, as JSON.stringify of the document would: it restores from undefined.
+    for (const [name, json] of stores) if (json !== undefined) parts.push(`${JSON.stringify(name)}:${json}`);
+    const text = `{"v":1,"stores":{${parts.join(',')}},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`;
     return new TextEncoder().encode(text);
   }
 
   restore(data: Uint8Array): void {
+    this.restores++;
     this.sessions.clear();
     this.sessionHashes.clear();
     this.sessionTexts.clear();

@@ -15,6 +15,21 @@ export interface ReplicatedStateStore {
    * `snapshot()` (which is what is done without it, every `digestInterval` entries).
    */
   digest?(): string;
+  /**
+   * Optional: the state as it is now, serialised later in slices while applies go on (the store keeps
+   * what an apply is about to change until the slice that needs it). The JSON it produces must be what
+   * `JSON.stringify(snapshot())` would have given now. Without it, `snapshot()` is serialised at once.
+   */
+  openSnapshot?(): StoreSnapshotCursor;
+}
+
+/** A snapshot being serialised in slices. */
+export interface StoreSnapshotCursor {
+  /** JSON of the next items (at most `maxItems`), comma-separated, without brackets; null once all are out. */
+  next(maxItems: number): string | null;
+  /** JSON text that the items go between: `[` and `]` for an array. */
+  readonly open: string;
+  readonly close: string;
 }
 
 /**
@@ -32,9 +47,14 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
   private readonly entryHashes = new Map<string, Buffer>();
   private readonly touched = new Set<string>();
   private allTouched = true;
+  /** The snapshot being serialised, if any (see `openSnapshot`). */
+  private snapshotting: SnapshotInProgress | null = null;
 
   get(id: string): V | undefined {
-    if (isApplying()) this.touched.add(id);
+    if (isApplying()) {
+      this.touched.add(id);
+      this.keepForSnapshot(id);
+    }
     return this.items.get(id);
   }
 
@@ -44,6 +64,7 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   set(id: string, value: V): void {
     this.assertApplying('set');
+    this.keepForSnapshot(id);
     this.keepUndo(id);
     this.touched.add(id);
     this.items.set(id, value);
@@ -51,6 +72,7 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   delete(id: string): boolean {
     this.assertApplying('delete');
+    this.keepForSnapshot(id);
     this.keepUndo(id);
     this.touched.add(id);
     return this.items.delete(id);
@@ -100,13 +122,19 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   values(): IterableIterator<V> {
     // Values handed out during apply may be changed in place: hash everything again next time.
-    if (isApplying()) this.allTouched = true;
+    if (isApplying()) this.handOutAll();
     return this.items.values();
   }
 
   entries(): IterableIterator<[string, V]> {
-    if (isApplying()) this.allTouched = true;
+    if (isApplying()) this.handOutAll();
     return this.items.entries();
+  }
+
+  private handOutAll(): void {
+    this.allTouched = true;
+    const state = this.snapshotting;
+    if (state !== null) for (let i = state.next; i < state.ids.length; i++) this.keepForSnapshot(state.ids[i]);
   }
 
   get size(): number {
@@ -115,6 +143,46 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
 
   snapshot(): unknown {
     return [...this.items.entries()];
+  }
+
+  /**
+   * Copy-on-write: the ids are listed now (an array copy, cheap), each item is serialised by a later
+   * slice, or at once when an apply is about to change it (or hands it out, since it may be changed in
+   * place). One snapshot at a time: opening another drops the one in progress.
+   */
+  openSnapshot(): StoreSnapshotCursor {
+    const state: SnapshotInProgress = { ids: Array.from(this.items.keys()), next: 0, served: new Set(), added: new Set(), before: new Map() };
+    this.snapshotting = state;
+    return {
+      open: '[',
+      close: ']',
+      next: (maxItems) => {
+        if (this.snapshotting !== state) throw new Error('InMemoryStore: the snapshot was dropped (the store was restored or another snapshot began)');
+        const end = Math.min(state.ids.length, state.next + maxItems);
+        if (state.next === end) {
+          this.snapshotting = null;
+          return null;
+        }
+        const texts: string[] = [];
+        for (let i = state.next; i < end; i++) {
+          const id = state.ids[i];
+          state.served.add(id);
+          texts.push(state.before.get(id) ?? itemJson(id, this.items.get(id)));
+          state.before.delete(id);
+        }
+        state.next = end;
+        return texts.join(',');
+      },
+    };
+  }
+
+  /** Before an apply changes `id` (or may change it in place): keeps its text if the snapshot still needs it. */
+  private keepForSnapshot(id: string): void {
+    const state = this.snapshotting;
+    if (state === null || state.served.has(id) || state.before.has(id) || state.added.has(id)) return;
+    // An id here now and not added since the snapshot began was here when it began.
+    if (this.items.has(id)) state.before.set(id, itemJson(id, this.items.get(id)));
+    else state.added.add(id);
   }
 
   /**
@@ -131,6 +199,7 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
   }
 
   restore(state: unknown): void {
+    this.snapshotting = null;
     this.items.clear();
     this.allTouched = true;
     this.touched.clear();
@@ -138,6 +207,23 @@ export class InMemoryStore<V> implements ReplicatedStateStore {
     if (!Array.isArray(state)) throw new Error('InMemoryStore.restore: expected an array of [id, value] pairs');
     for (const pair of state as [string, V][]) this.items.set(pair[0], pair[1]);
   }
+}
+
+/**
+ * A snapshot being serialised: the ids at its start in iteration order, how many are out, the ids
+ * out, the ids added since it began, and the texts of items changed before their slice.
+ */
+interface SnapshotInProgress {
+  ids: string[];
+  next: number;
+  served: Set<string>;
+  added: Set<string>;
+  before: Map<string, string>;
+}
+
+/** One `[id, value]` pair as `JSON.stringify` writes it inside the snapshot's array. */
+function itemJson(id: string, value: unknown): string {
+  return JSON.stringify([id, value]) ?? '';
 }
 
 /** A `@ReplicatedState` store was written outside the apply of a replicated command. */

@@ -21,7 +21,14 @@ export interface ApplyContext {
  */
 export interface StateMachine {
   apply(entry: Entry, ctx: ApplyContext): unknown;
+  /** The state's bytes; a promise holds applies back until it resolves (the state must not move meanwhile). */
   snapshot(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional, preferred over `snapshot()`: the state as it is at the call, whose bytes may be produced
+   * later while applies go on (copy-on-write). Resolves to null when the state was replaced meanwhile
+   * (a leader's snapshot restored): that snapshot is skipped.
+   */
+  captureSnapshot?(): Promise<Uint8Array | null>;
   restore(data: Uint8Array): void | Promise<void>;
 }
 
@@ -455,11 +462,12 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   }
 
   /**
-   * Takes the state machine's snapshot at the applied index. A snapshot returned as bytes is the state
-   * at this moment, so its file is written and committed in the background while Readies go on (a
-   * state of many MB takes tens of milliseconds to write and sync, which the log and the acknowledgements
-   * should not wait for); one returned as a promise is awaited here, since the state must not move
-   * until it is taken.
+   * Takes the state machine's snapshot at the applied index. The file is written and committed in the
+   * background while Readies go on (a state of many MB takes tens of milliseconds to write and sync,
+   * which the log and the acknowledgements should not wait for). A state machine that can capture its
+   * state and serialise it later (`captureSnapshot`) does not hold applies back at all; bytes returned
+   * by `snapshot()` are the state at this moment; a promise from `snapshot()` is awaited here, since
+   * the state must not move until it is taken.
    */
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotWrite !== null) return;
@@ -469,17 +477,25 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     if (applied <= this.core.log.snapshot.index) return;
     const term = this.core.log.term(applied);
     const conf = this.core.confAt(applied);
-    const taken = this.opts.stateMachine.snapshot();
-    const data = taken instanceof Promise ? await taken : taken;
-    const meta: SnapshotMeta = { index: applied, term, conf, size: data.length };
-    this.snapshotWrite = this.writeSnapshot(meta, data)
+    const sm = this.opts.stateMachine;
+    let bytes: Uint8Array | Promise<Uint8Array | null>;
+    if (sm.captureSnapshot !== undefined) {
+      bytes = sm.captureSnapshot();
+    } else {
+      const taken = sm.snapshot();
+      bytes = taken instanceof Promise ? await taken : taken;
+    }
+    this.snapshotWrite = this.writeSnapshot(applied, term, conf, bytes)
       .catch((err: unknown) => this.fatal(asError(err)))
       .finally(() => {
         this.snapshotWrite = null;
       });
   }
 
-  private async writeSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+  private async writeSnapshot(index: number, term: number, conf: ConfState, bytes: Uint8Array | Promise<Uint8Array | null>): Promise<void> {
+    const data = await bytes;
+    if (data === null || this.stopped !== null || index <= this.core.log.snapshot.index) return;
+    const meta: SnapshotMeta = { index, term, conf, size: data.length };
     const writer = this.opts.storage.beginSnapshot(meta);
     if (data.length > 0) await writer.write(0, data);
     await writer.commit();

@@ -79,3 +79,43 @@ describe("RaftNode's own snapshots", () => {
     expect(storage.snapshotMeta().index).toBe(storage.begun[1].index);
   });
 });
+
+describe('RaftNode with a state machine that captures its snapshot (copy-on-write)', () => {
+  it('goes on applying while the bytes are produced; the snapshot is at the index of the capture; a capture that gives null is skipped', async () => {
+    const storage = new SlowSnapshotStorage();
+    storage.hold();
+    storage.release(); // commits go through at once
+    const captures: { index: number; give: (bytes: Uint8Array | null) => void }[] = [];
+    let applied = 0;
+    const node = loneNode(storage, {
+      compactionThreshold: 5,
+      stateMachine: {
+        apply: (_e, ctx) => (applied = ctx.index),
+        snapshot: () => {
+          throw new Error('snapshot() is not called when captureSnapshot() exists');
+        },
+        captureSnapshot: () => new Promise((resolve) => captures.push({ index: applied, give: resolve })),
+        restore: () => undefined,
+      },
+    });
+    await node.start();
+    await waitFor('leadership', () => node.isLeader);
+    for (let i = 0; i < 6; i++) await node.propose(encoder.encode(`cmd ${i}`));
+    await waitFor('a capture', () => captures.length === 1);
+
+    // Applies are not held back while the capture is pending.
+    for (let i = 0; i < 10; i++) await node.propose(encoder.encode(`more ${i}`));
+    expect(node.applied).toBeGreaterThanOrEqual(captures[0].index + 10);
+    expect(storage.begun).toHaveLength(0);
+
+    captures[0].give(null); // the state was replaced meanwhile: nothing is written
+    await node.propose(encoder.encode('next'));
+    await waitFor('the next capture', () => captures.length === 2);
+    expect(storage.begun).toHaveLength(0);
+
+    captures[1].give(encoder.encode('state'));
+    await waitFor('the snapshot written and the log compacted', () => node.status().snapshotIndex === captures[1].index);
+    expect(storage.begun.map((m) => m.index)).toEqual([captures[1].index]);
+    await node.stop();
+  });
+});
