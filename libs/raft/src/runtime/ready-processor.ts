@@ -180,7 +180,14 @@ export class ReadyProcessor<Result> {
     while (!this.finishing && this.inFlight.length > 0 && this.inFlight[0].durable) {
       const { rd } = this.inFlight.shift()!;
       this.finishing = true;
-      const done = then(this.finish(rd), () => this.ports.finished());
+      let done: Done;
+      try {
+        done = then(this.finish(rd), () => this.ports.finished());
+      } catch (err) {
+        // It stays finishing: nothing after a Ready that failed half-way may run.
+        this.ports.fail(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
       if (done instanceof Promise) {
         done.then(
           () => {

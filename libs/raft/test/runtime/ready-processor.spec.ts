@@ -173,4 +173,25 @@ describe('ReadyProcessor', () => {
     expect(ports.events.slice(7)).toEqual(['send append-resp', 'apply 6', 'applied 6 z', 'finished']);
     expect(processor.applied).toBe(6);
   });
+
+  it('reports a port that throws while finishing through fail, and finishes nothing after it', () => {
+    const core = newCore('b', ['a', 'b']);
+    const ports = recordingPorts();
+    const failures: string[] = [];
+    ports.apply = () => {
+      throw new Error('disk on fire');
+    };
+    ports.fail = (err) => {
+      failures.push(err.message);
+    };
+    const processor = new ReadyProcessor(core, ports, { hardState: { term: 0, vote: null, commit: 0 }, applied: 0 }, 2);
+    core.step(appendReq('a', 'b', 1, 0, 0, [entry(1, 1, 'x')], 1));
+    processor.begin(core.ready());
+    core.step(heartbeat('a', 'b', 1, 1));
+    processor.begin(core.ready());
+    ports.finishWrite();
+    expect(failures).toEqual(['disk on fire']);
+    expect(processor.busy).toBe(true);
+    expect(ports.events.filter((e) => e === 'finished')).toEqual([]);
+  });
 });
