@@ -88,6 +88,11 @@ export interface TransferResult {
 
 const encoder = new TextEncoder();
 
+/** A proposal that a leader change took away: not applied. */
+function lostToLeaderChange(err: unknown): boolean {
+  return classifyProposalError(err) === 'not_leader' || err instanceof ProposalLostError;
+}
+
 function classifyProposalError(err: unknown): ProposalResult {
   if (err instanceof NotLeaderError) return 'not_leader';
   if (err instanceof RaftError) return err.code === 'not_leader' ? 'not_leader' : 'dropped';
@@ -598,6 +603,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         this.logger.info(`added ${id} (${u.url}) as a learner at index ${index}`);
         return { id, url: u.url, voter: false, index, added: true, members: { ...node.status().conf.addresses } };
       } catch (err) {
+        if (await this.leadsAfterLosingChange(err, deadline)) continue;
+        if (this.lostToAnotherLeader(err)) return this.memberChangeAtLeader<AddMemberResult>('POST', this.membersPath(), { id, url: u.url });
         if (!(err instanceof RaftError && err.code === 'conf_change_pending') || Date.now() >= deadline) throw err;
         await sleep(20);
         this.requireLeader();
@@ -620,12 +627,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         throw new ClusterHttpError(409, 'last_voter', `${id} is the only voter; a cluster cannot remove its last voter`);
       }
       const moved = await this.transferLeadership();
-      const answer = await this.forwardToLeader('DELETE', this.membersPath(id));
-      const body = jsonBody(answer) as (Partial<RemoveMemberResult> & { error?: string; message?: string }) | null;
-      if (answer.status >= 300) {
-        throw new ClusterHttpError(answer.status, body?.error ?? 'forward_failed', body?.message ?? `the new leader ${moved.leaderId} answered ${answer.status}`);
-      }
-      return { id, removed: true, index: body?.index ?? null, handedOverTo: moved.leaderId };
+      const answer = await this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.membersPath(id));
+      return { id, removed: true, index: answer.index ?? null, handedOverTo: moved.leaderId };
     }
     const deadline = Date.now() + this.options.forwardTimeoutMs;
     for (;;) {
@@ -634,12 +637,41 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         this.logger.info(`removed ${id} at index ${index}`);
         return { id, removed: true, index };
       } catch (err) {
+        if (await this.leadsAfterLosingChange(err, deadline)) continue;
+        if (this.lostToAnotherLeader(err)) return this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.membersPath(id));
         if (!(err instanceof RaftError && err.code === 'conf_change_pending') || Date.now() >= deadline) throw err;
         await sleep(20);
         const c = this.requireLeader().status().conf;
         if (!c.voters.includes(id) && !c.learners.includes(id)) return { id, removed: true, index: null };
       }
     }
+  }
+
+  /**
+   * A membership change lost to a leader change (its entry replaced, or leadership gone before it
+   * committed) was not applied, and changes are idempotent: once a leader is known, true when it is
+   * this node again (retry here); otherwise `lostToAnotherLeader` says to send it to that leader.
+   */
+  private async leadsAfterLosingChange(err: unknown, deadline: number): Promise<boolean> {
+    if (!lostToLeaderChange(err) || Date.now() >= deadline) return false;
+    if (!(await this.waitUntil(() => this.leaderId !== null, deadline - Date.now()))) return false;
+    if (this.leaderId !== this.options.memberId) return false;
+    this.logger.info('a membership change was lost to a leader change and this node leads again: retrying it');
+    return true;
+  }
+
+  private lostToAnotherLeader(err: unknown): boolean {
+    return lostToLeaderChange(err) && this.leaderId !== null && this.leaderId !== this.options.memberId;
+  }
+
+  /** Sends a membership change to the leader (another node) and returns its answer, or throws it as an error. */
+  private async memberChangeAtLeader<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const answer = await this.forwardToLeader(method, path, body);
+    const json = jsonBody(answer) as (Partial<T> & { error?: string; message?: string }) | null;
+    if (answer.status >= 300) {
+      throw new ClusterHttpError(answer.status, json?.error ?? 'forward_failed', json?.message ?? `the leader ${this.leaderId ?? '(unknown)'} answered ${answer.status}`);
+    }
+    return json as T;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Message } from '@raft-cqrs/raft';
+import { ProposalLostError, type Message, type RaftNode } from '@raft-cqrs/raft';
 import { encodeMessages, PEER_MESSAGES_PATH, signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus, RaftClusterEvent } from '../src';
 import { CapturingLogger, freePort, request, startNode, TestKv, TestNode, waitFor } from './support';
@@ -148,6 +148,37 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     const unknown = await request(`${urls.get(follower)}/cluster/members/ghost`, { method: 'DELETE', headers: ADMIN });
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({ error: 'not_found' });
+  });
+
+  it('finishes a membership change lost to a leader change: at the new leader, or here when this node leads again', async () => {
+    const leader = await agreedLeader();
+    const other = ['node1', 'node2', 'node3'].find((id) => id !== leader.memberId)!;
+    const raft = (node(leader.memberId).cluster as unknown as { node: RaftNode }).node;
+    const ghostUrl = `http://127.0.0.1:${await freePort()}`;
+
+    // Leadership moves while the change is in flight and its entry is replaced.
+    const lost = jest.spyOn(raft, 'changeMembership').mockImplementationOnce(async () => {
+      raft.transferLeadership(other);
+      await waitFor(`${other} leading`, () => node(other).cluster.isLeader);
+      throw new ProposalLostError(1);
+    });
+    const added = await request(`${urls.get(leader.memberId)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost2', url: ghostUrl } });
+    expect(added.status).toBe(201);
+    expect(added.json()).toMatchObject({ id: 'ghost2', added: true, index: expect.any(Number) });
+    expect((await status(other)).members.some((m) => m.id === 'ghost2')).toBe(true);
+    lost.mockRestore();
+
+    // The same on the new leader, which still leads once the change is lost: it retries the change itself.
+    const newRaft = (node(other).cluster as unknown as { node: RaftNode }).node;
+    const lostOnce = jest.spyOn(newRaft, 'changeMembership').mockImplementationOnce(async () => {
+      throw new ProposalLostError(1);
+    });
+    const removed = await request(`${urls.get(other)}/cluster/members/ghost2`, { method: 'DELETE', headers: ADMIN });
+    expect(removed.status).toBe(200);
+    expect(removed.json()).toMatchObject({ id: 'ghost2', removed: true, index: expect.any(Number) });
+    expect(lostOnce).toHaveBeenCalledTimes(2);
+    lostOnce.mockRestore();
+    await waitFor('ghost2 gone everywhere', async () => (await Promise.all(['node1', 'node2', 'node3'].map(status))).every((s) => !s.members.some((m) => m.id === 'ghost2')));
   });
 
   it('moves leadership with POST /cluster/leadership-transfer', async () => {
