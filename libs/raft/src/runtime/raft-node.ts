@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ConfChange, ConfState, Entry, EntryType, Message, NodeId, RaftConfig, RaftCore, RaftError, RaftStatus, Role, SnapshotChunkWrite, SnapshotMeta } from '../core';
 import type { RaftStorage, SnapshotWriter } from '../storage/types';
+import { asError } from './as-error';
 import { DurableWrite, ReadyProcessor } from './ready-processor';
 
 /** Where messages go; the HTTP transport implements it, tests may use an in-process one. */
@@ -440,7 +441,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       return { result: await this.opts.stateMachine.apply(e, { index: e.index, term: e.term }), error: null };
     } catch (err) {
       // The handler's error is the command's outcome, the same on every node: the log moves on.
-      return { result: undefined, error: err instanceof Error ? err : new Error(String(err)) };
+      return { result: undefined, error: asError(err) };
     }
   }
 
@@ -550,7 +551,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
 
   private translate(err: unknown): Error {
     if (err instanceof RaftError && err.code === 'not_leader') return new NotLeaderError(this.core.leaderId);
-    return err instanceof Error ? err : new Error(String(err));
+    return asError(err);
   }
 
   private failAll(err: Error): void {
@@ -570,8 +571,4 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.failAll(new NodeStoppedError(this.stopped));
     this.emit('fatal', err);
   }
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,3 +1,4 @@
+import { asError } from './as-error';
 import { Entry, HardState, Message, mustSync, RaftCore, ReadState, Ready, SnapshotChunkWrite, SnapshotMeta, SoftState } from '../core';
 
 /**
@@ -185,7 +186,7 @@ export class ReadyProcessor<Result> {
         done = then(this.finish(rd), () => this.ports.finished());
       } catch (err) {
         // It stays finishing: nothing after a Ready that failed half-way may run.
-        this.ports.fail(err instanceof Error ? err : new Error(String(err)));
+        this.ports.fail(asError(err));
         return;
       }
       if (done instanceof Promise) {
@@ -194,7 +195,7 @@ export class ReadyProcessor<Result> {
             this.finishing = false;
             this.drain();
           },
-          (err: unknown) => this.ports.fail(err instanceof Error ? err : new Error(String(err))),
+          (err: unknown) => this.ports.fail(asError(err)),
         );
         return;
       }

@@ -349,8 +349,8 @@ export class Simulation {
         if (write.snapshot !== null) node.incoming = null;
         node.writes.push(pending);
         // A write takes diskMs and completes after the ones handed over before it; a crash meanwhile
-        // may leave a prefix of them on the disk (see crash()).
-        // A write the node is to crash in stalls, so that peers' acknowledgements can arrive before it.
+        // may leave a prefix of them on the disk (see crash()). A write the node is to crash in stalls,
+        // so that peers' acknowledgements can arrive before it.
         const stall = node.crashInNextWrite ? this.rng.int(2, 20) : 0;
         const at = Math.max(node.lastWriteAt, this.now + this.rng.int(node.diskMs[0], node.diskMs[1]) + stall);
         node.lastWriteAt = at;
@@ -655,6 +655,12 @@ export class Simulation {
     return best;
   }
 
+  /** With probability `chance` the leader (when there is one), otherwise one of `candidates`. */
+  private leaderOr(chance: number, candidates: NodeId[]): SimNode | undefined {
+    const l = this.rng.chance(chance) ? this.leader() : undefined;
+    return l ?? (candidates.length > 0 ? this.nodes.get(this.rng.pick(candidates)) : undefined);
+  }
+
   private injectFault(): void {
     const ids = [...this.nodes.keys()];
     const r = this.rng.next();
@@ -682,17 +688,14 @@ export class Simulation {
     } else if (r < 0.55) {
       // A crash inside a Ready: its messages left, its write did not finish (the leader, most often:
       // what it counted towards a commit must be what it had synced).
-      const live = this.liveIds();
-      const l = this.rng.chance(0.6) ? this.leader() : undefined;
-      const node = l ?? (live.length > 0 ? this.nodes.get(this.rng.pick(live)) : undefined);
+      const node = this.leaderOr(0.6, this.liveIds());
       if (node !== undefined) {
         node.crashInNextWrite = true;
         this.trace(`FAULT ${node.id} will crash during its next write`);
       }
     } else if (r < 0.555) {
       // A pause longer than the election timeout: on waking, a leader still believes it leads.
-      const l = this.rng.chance(0.7) ? this.leader() : undefined;
-      const node = l ?? this.nodes.get(this.rng.pick(this.liveIds().length > 0 ? this.liveIds() : ids))!;
+      const node = this.leaderOr(0.7, this.liveIds().length > 0 ? this.liveIds() : ids)!;
       node.pausedUntil = this.now + this.rng.int(200, 1000);
       this.trace(`FAULT pause ${node.id} until ${node.pausedUntil}ms`);
     } else if (r < 0.58) {
@@ -713,8 +716,7 @@ export class Simulation {
       this.changeMembership();
     } else if (r < 0.93) {
       // A slow disk for a while: acknowledgements from faster peers arrive before the node's own sync.
-      const l = this.rng.chance(0.5) ? this.leader() : undefined;
-      const node = l ?? this.nodes.get(this.rng.pick(ids))!;
+      const node = this.leaderOr(0.5, ids)!;
       node.diskMs = this.rng.pick<[number, number]>([
         [2, 10],
         [5, 40],
