@@ -13,6 +13,17 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 /** Items a store serialises per event-loop turn while a snapshot is captured (well under a millisecond of work). */
 const SNAPSHOT_SLICE_ITEMS = 250;
 
+/** A {@link SnapshotDocument}'s text up to its first store, the key before a store's JSON, and the rest after the last store. */
+const DOCUMENT_HEAD = '{"v":1,"stores":{';
+
+function storeKey(name: string): string {
+  return `${JSON.stringify(name)}:`;
+}
+
+function documentTail(sessions: string[], digests: SnapshotDocument['digests']): string {
+  return `},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`;
+}
+
 /** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
 export interface CqrsApplyHost {
   /** Runs the command's handler (the original `CommandBus.execute`). */
@@ -336,11 +347,11 @@ export class CqrsStateMachine implements StateMachine {
     const sessions = [...this.sessionTexts.values()];
     const digests = this.digestList();
     // The document is encoded slice by slice: one text of many MB to join and encode would block the loop again.
-    const chunks: Buffer[] = [Buffer.from('{"v":1,"stores":{')];
+    const chunks: Buffer[] = [Buffer.from(DOCUMENT_HEAD)];
     let first = true;
     for (const [name, part] of stores) {
       if (part === undefined) continue; // left out, as JSON.stringify of the document would
-      chunks.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(name)}:${typeof part === 'string' ? part : part.open}`));
+      chunks.push(Buffer.from(`${first ? '' : ','}${storeKey(name)}${typeof part === 'string' ? part : part.open}`));
       first = false;
       if (typeof part === 'string') continue;
       for (let n = 0; ; n++) {
@@ -352,7 +363,7 @@ export class CqrsStateMachine implements StateMachine {
       }
       chunks.push(Buffer.from(part.close));
     }
-    chunks.push(Buffer.from(`},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`));
+    chunks.push(Buffer.from(documentTail(sessions, digests)));
     return Buffer.concat(chunks);
   }
 
@@ -360,12 +371,11 @@ export class CqrsStateMachine implements StateMachine {
     return [...this.digests].map(([i, d]) => [i, d.d, d.s]);
   }
 
-  private snapshotDocument(stores: [string, string | undefined][], sessions: string[], digests = this.digestList()): Uint8Array {
+  private snapshotDocument(stores: [string, string | undefined][], sessions: string[]): Uint8Array {
     const parts: string[] = [];
     // A store whose snapshot is undefined is left out, as JSON.stringify of the document would: it restores from undefined.
-    for (const [name, json] of stores) if (json !== undefined) parts.push(`${JSON.stringify(name)}:${json}`);
-    const text = `{"v":1,"stores":{${parts.join(',')}},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`;
-    return new TextEncoder().encode(text);
+    for (const [name, json] of stores) if (json !== undefined) parts.push(`${storeKey(name)}${json}`);
+    return new TextEncoder().encode(`${DOCUMENT_HEAD}${parts.join(',')}${documentTail(sessions, this.digestList())}`);
   }
 
   restore(data: Uint8Array): void {
