@@ -37,7 +37,7 @@ export type { ReadConsistency, LeaderOnlyMode, LeaderOnlyOptions } from './cqrs/
 export { currentApplyContext, requireApplyContext, isApplying } from './cqrs/apply-context';
 export type { RaftApplyContext } from './cqrs/apply-context';
 export { InMemoryStore, ReplicatedStateWriteError } from './cqrs/replicated-store';
-export type { ReplicatedStateStore } from './cqrs/replicated-store';
+export type { ReplicatedStateStore, StoreSnapshotCursor } from './cqrs/replicated-store';
 
 export { AdminOnly } from './admin/admin-only.decorator';
 export { RaftAdminGuard } from './admin/admin.guard';
