@@ -11,7 +11,8 @@ export interface MetricsSource {
   snapshotBytes: number;
 }
 
-export type ProposalResult = 'ok' | 'error' | 'not_leader' | 'dropped' | 'lost' | 'stopped';
+const PROPOSAL_RESULTS = ['ok', 'error', 'not_leader', 'dropped', 'lost', 'stopped'] as const;
+export type ProposalResult = (typeof PROPOSAL_RESULTS)[number];
 
 /**
  * The Prometheus metrics of one cluster node, in a registry of its own (never prom-client's global
@@ -106,6 +107,9 @@ export class RaftClusterMetrics {
       labelNames: ['result'] as const,
       registers,
     });
+    // Every outcome is exported from the start (at 0): a series that appears only after its first event
+    // breaks rate() and alerts that look for it, and a node that never proposed still shows the metric.
+    for (const result of PROPOSAL_RESULTS) this.proposals.inc({ result }, 0);
     this.forwardedRequests = new Counter({
       name: 'raft_forwarded_requests_total',
       help: 'Requests (commands, cluster and leader-only HTTP requests) this node forwarded to the leader',
