@@ -33,7 +33,8 @@ export { RaftHealthIndicator, RaftHealthCheckError } from './raft-health.indicat
 export type { RaftHealthIndicatorResult } from './raft-health.indicator';
 
 export { Replicated, ReplicatedEvent, ReplicatedState, Consistency, LeaderOnly } from './cqrs/decorators';
-export type { ReadConsistency, LeaderOnlyMode, LeaderOnlyOptions } from './cqrs/decorators';
+export type { ReadConsistency } from './cqrs/decorators';
+export type { LeaderOnlyMode, LeaderOnlyOptions } from './http/leader-only.interceptor';
 export { currentApplyContext, requireApplyContext, isApplying } from './cqrs/apply-context';
 export type { RaftApplyContext } from './cqrs/apply-context';
 export { InMemoryStore, ReplicatedStateWriteError } from './cqrs/replicated-store';
@@ -43,6 +44,6 @@ export { AdminOnly } from './admin/admin-only.decorator';
 export { RaftAdminGuard } from './admin/admin.guard';
 export { ClusterHttpError } from './raft-cluster.errors';
 export { ReplicatedCommandError } from './cqrs/error-codec';
-export { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
+export { ClusterExceptionFilter } from './http/cluster-exception.filter';
 export { NotLeaderError, NodeStoppedError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
 export type { StateMachine, ApplyContext, Entry } from '@raft-cqrs/raft';

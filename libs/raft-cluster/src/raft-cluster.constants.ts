@@ -8,3 +8,14 @@ export const RAFT_STATE_MACHINE = 'RAFT_STATE_MACHINE';
 
 /** The validated options with defaults filled in (`ResolvedRaftClusterOptions`). */
 export const RAFT_CLUSTER_OPTIONS = 'RAFT_CLUSTER:OPTIONS';
+
+/** Metadata key of a replicated command's stable name. */
+export const REPLICATED_COMMAND = 'raft-cqrs:replicated-command';
+/** Metadata key of a broadcast event's stable name. */
+export const REPLICATED_EVENT = 'raft-cqrs:replicated-event';
+/** Metadata key of a query class's default consistency. */
+export const QUERY_CONSISTENCY = 'raft-cqrs:query-consistency';
+/** Metadata key of a leader-only route's options. */
+export const LEADER_ONLY = 'raft-cqrs:leader-only';
+/** Metadata key of a replicated state store's name. */
+export const REPLICATED_STATE = 'raft-cqrs:replicated-state';

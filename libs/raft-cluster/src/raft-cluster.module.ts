@@ -1,10 +1,11 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
-import { ClusterErrorFilter } from './cqrs/cluster-error.filter';
-import { LeaderOnlyInterceptor } from './cqrs/leader-only.interceptor';
+import { ClusterErrorFilter } from './http/cluster-error.filter';
+import { LeaderOnlyInterceptor } from './http/leader-only.interceptor';
+import { RAFT_CQRS_REPLICATION } from './cqrs/cqrs-replication';
 import { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
-import { RequestContextMiddleware } from './cqrs/request-context';
-import { ClusterExceptionFilter } from './controllers/cluster-exception.filter';
+import { RequestContextMiddleware } from './http/request-context';
+import { ClusterExceptionFilter } from './http/cluster-exception.filter';
 import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
 import { RaftClusterLogger } from './raft-cluster.logger';
 import { RaftClusterMetrics } from './raft-cluster.metrics';
@@ -48,6 +49,7 @@ import { RaftHealthIndicator } from './raft-health.indicator';
     RaftHealthIndicator,
     ClusterExceptionFilter,
     RaftCqrsBridge,
+    { provide: RAFT_CQRS_REPLICATION, useExisting: RaftCqrsBridge },
     LeaderOnlyInterceptor,
     { provide: APP_FILTER, useClass: ClusterErrorFilter },
   ],

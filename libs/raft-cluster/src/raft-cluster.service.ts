@@ -24,7 +24,8 @@ import { PeerDirectory } from './internal/peer-directory';
 import { raftStatusView, RaftStatusView } from './internal/status-view';
 import { sleep, withTimeout } from './internal/timing';
 export type { ClusterMemberStatus } from './internal/status-view';
-import type { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
+import { CqrsReplication, RAFT_CQRS_REPLICATION, StateDigestStatus } from './cqrs/cqrs-replication';
+export type { StateDigestStatus } from './cqrs/cqrs-replication';
 import { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from './raft-cluster.errors';
 import { RaftClusterEvent } from './raft-cluster.events';
@@ -35,14 +36,6 @@ import { MEMBER_ID_PATTERN, normaliseMemberUrl, ResolvedRaftClusterOptions } fro
 export interface ClusterStatus extends RaftStatusView {
   /** Replica state digests compared with the leader's (CQRS bridge only; null without it). */
   stateDigest?: StateDigestStatus | null;
-}
-
-export interface StateDigestStatus {
-  lastCheckedIndex: number;
-  matches: number;
-  mismatches: number;
-  latest: { index: number; digest: string } | null;
-  lastMismatch: { index: number; leaderDigest: string; localDigest: string; at: string } | null;
 }
 
 export interface Readiness {
@@ -119,6 +112,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
   private lastLeader: NodeId | null = null;
   private lastRole: Role = 'follower';
   private readonly eventsSubject = new Subject<RaftClusterEvent>();
+  /** The CQRS side, looked up at bootstrap: it depends on this service, so it cannot be a constructor argument. */
+  private cqrs: CqrsReplication | null = null;
 
   /** Cluster events of this node (leader and role changes, membership, reachability). Completes at shutdown. */
   readonly events$: Observable<RaftClusterEvent> = this.eventsSubject.asObservable();
@@ -145,6 +140,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap(): Promise<void> {
     const o = this.options;
+    this.cqrs = this.lookUp<CqrsReplication>(RAFT_CQRS_REPLICATION);
     const stateMachine = this.resolveStateMachine();
     const storage = new InstrumentedStorage(this.createStorage(), this.metrics);
     this.storage = storage;
@@ -182,9 +178,9 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         if (this.started) node.receive(msgs);
       },
       onCommand: async (body) => {
-        const bridge = this.bridge();
-        if (!this.started || bridge === null) return { status: 503, body: { error: 'not_started', message: 'the node is starting', retry: true } };
-        return bridge.handleForwarded(body);
+        if (this.cqrs?.stateMachine == null) return { status: 404, body: { error: 'not_found', message: 'this node does not replicate CQRS commands' } };
+        if (!this.started) return { status: 503, body: { error: 'not_started', message: 'the node is starting', retry: true } };
+        return this.cqrs.receiveForwarded(body);
       },
     });
     const admission = new AdmissionControl({
@@ -265,13 +261,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
   }
 
   private resolveStateMachine(): StateMachine {
-    let sm: unknown;
-    try {
-      sm = this.moduleRef.get(RAFT_STATE_MACHINE, { strict: false });
-    } catch {
-      // Without a state machine of its own, an app on @nestjs/cqrs gets the CQRS bridge's.
-      sm = this.bridge()?.stateMachine ?? undefined;
-    }
+    // Without a state machine of its own, an app on @nestjs/cqrs gets the CQRS bridge's.
+    const sm: unknown = this.lookUp<unknown>(RAFT_STATE_MACHINE) ?? this.cqrs?.stateMachine ?? undefined;
     const ok = sm !== null && typeof sm === 'object' && ['apply', 'snapshot', 'restore'].every((m) => typeof (sm as Record<string, unknown>)[m] === 'function');
     if (!ok) {
       throw new Error(
@@ -279,6 +270,14 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       );
     }
     return sm as StateMachine;
+  }
+
+  private lookUp<T>(token: string | symbol): T | null {
+    try {
+      return this.moduleRef.get<T>(token, { strict: false });
+    } catch {
+      return null;
+    }
   }
 
   private createStorage(): RaftStorage {
@@ -342,22 +341,11 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     }
   }
 
-  private bridgeRef: RaftCqrsBridge | null = null;
   private admission: AdmissionControl | null = null;
 
   /** Requests in progress on this node's app server (those past the admission check). */
   get requestsInFlight(): number {
     return this.admission?.size ?? 0;
-  }
-
-  /** Called by the CQRS bridge when it is constructed (it depends on this service, not the other way round). */
-  attachBridge(bridge: RaftCqrsBridge): void {
-    this.bridgeRef = bridge;
-  }
-
-  /** The CQRS bridge of this module, if the app uses @nestjs/cqrs. */
-  bridge(): RaftCqrsBridge | null {
-    return this.bridgeRef !== null && this.bridgeRef.active ? this.bridgeRef : null;
   }
 
   /**
@@ -366,9 +354,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
    * rejects with that error. Resolves with the handlers' results, in order. Needs CqrsModule.
    */
   executeAll(commands: object[]): Promise<unknown[]> {
-    const bridge = this.bridge();
-    if (bridge === null) throw new Error('executeAll needs @nestjs/cqrs: import CqrsModule.forRoot() next to RaftClusterModule');
-    return bridge.executeAll(commands);
+    if (this.cqrs?.stateMachine == null) throw new Error('executeAll needs @nestjs/cqrs: import CqrsModule.forRoot() next to RaftClusterModule');
+    return this.cqrs.executeAll(commands);
   }
 
   // ---------------------------------------------------------------- joining
@@ -509,7 +496,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
   status(): ClusterStatus {
     const node = this.requireNode();
     const view = raftStatusView(node, this.options.memberId, this.options.advertiseUrl, this.directory?.peerStatus() ?? {}, (id) => this.memberUrl(id));
-    return { ...view, stateDigest: this.bridge()?.digestStatus() ?? null };
+    return { ...view, stateDigest: this.cqrs?.digestStatus() ?? null };
   }
 
   /** Ready: a leader is known and everything committed that this node knows of is applied. */
@@ -522,7 +509,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     if (this.node.stopReason !== null) return { ready: false, reason: `the cluster node stopped (${this.node.stopReason})`, ...base };
     if (s.leaderId === null) return { ready: false, reason: 'no leader is known', ...base };
     if (s.appliedIndex < s.commit) return { ready: false, reason: `applying the log: ${s.appliedIndex} of ${s.commit} applied`, ...base };
-    const diverged = this.bridge()?.digestStatus()?.lastMismatch ?? null;
+    const diverged = this.cqrs?.digestStatus()?.lastMismatch ?? null;
     if (diverged !== null) {
       const which = diverged.stores.length > 0 ? `: ${diverged.stores.join(', ')}` : '';
       return { ready: false, reason: `this replica's state diverged from the leader's after entry ${diverged.index}${which} (see stateDigest in /cluster/status)`, ...base };

@@ -6,7 +6,7 @@ import { FORWARDED_HEADER, jsonBody } from '../internal/http-client';
 import { badRequest, ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
 import { AddMemberResult, ClusterStatus, RaftClusterService, RemoveMemberResult, TransferResult } from '../raft-cluster.service';
-import { ClusterExceptionFilter } from './cluster-exception.filter';
+import { ClusterExceptionFilter } from '../http/cluster-exception.filter';
 import { ClusterRequest } from './http-types';
 
 const LOCAL = Symbol('local');

@@ -1,7 +1,7 @@
 import { Controller, Get, Res, UseFilters } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { RaftClusterService, Readiness } from '../raft-cluster.service';
-import { ClusterExceptionFilter } from './cluster-exception.filter';
+import { ClusterExceptionFilter } from '../http/cluster-exception.filter';
 
 /** `GET /health/live` (the process runs) and `GET /health/ready` (a leader is known and the known commit index is applied). */
 @Controller('health')

@@ -1,7 +1,7 @@
 import { Controller, Get, StreamableFile, UseFilters, UseGuards } from '@nestjs/common';
 import { RaftReadGuard } from '../admin/admin.guard';
 import { RaftClusterMetrics } from '../raft-cluster.metrics';
-import { ClusterExceptionFilter } from './cluster-exception.filter';
+import { ClusterExceptionFilter } from '../http/cluster-exception.filter';
 
 /** `GET /metrics`: this node's registry in the Prometheus text format, with the registry's content type. */
 @Controller('metrics')

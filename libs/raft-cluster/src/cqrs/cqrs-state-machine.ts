@@ -9,6 +9,8 @@ import { encodeForLog, RaftPayloadCodec } from './payload';
 import { SetDigest } from './set-digest';
 import type { ReplicatedStateStore, StoreSnapshotCursor } from './replicated-store';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { DivergenceReport } from './cqrs-replication';
+export type { DivergenceReport } from './cqrs-replication';
 
 /** Items a store serialises per event-loop turn while a snapshot is captured (well under a millisecond of work). */
 const SNAPSHOT_SLICE_ITEMS = 250;
@@ -37,14 +39,6 @@ export interface CqrsApplyHost {
   proposeDigest(index: number, digest: string, parts: Record<string, string>): void;
   onDivergence(report: DivergenceReport): void;
   warn(message: string): void;
-}
-
-export interface DivergenceReport {
-  index: number;
-  leaderDigest: string;
-  localDigest: string;
-  /** The stores whose state differs (`(sessions)`: the session table); empty when the leader sent no parts. */
-  stores: string[];
 }
 
 /** The name of the session table among the digest's parts. */

@@ -1,16 +1,6 @@
 import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
-import { LeaderOnlyInterceptor } from './leader-only.interceptor';
-
-/** Metadata key of a replicated command's stable name. */
-export const REPLICATED_COMMAND = 'raft-cqrs:replicated-command';
-/** Metadata key of a broadcast event's stable name. */
-export const REPLICATED_EVENT = 'raft-cqrs:replicated-event';
-/** Metadata key of a query class's default consistency. */
-export const QUERY_CONSISTENCY = 'raft-cqrs:query-consistency';
-/** Metadata key of a leader-only route's options. */
-export const LEADER_ONLY = 'raft-cqrs:leader-only';
-/** Metadata key of a replicated state store's name. */
-export const REPLICATED_STATE = 'raft-cqrs:replicated-state';
+import { LeaderOnlyInterceptor, LeaderOnlyOptions } from '../http/leader-only.interceptor';
+import { LEADER_ONLY, QUERY_CONSISTENCY, REPLICATED_COMMAND, REPLICATED_EVENT, REPLICATED_STATE } from '../raft-cluster.constants';
 
 export type ReadConsistency = 'local' | 'linearizable';
 
@@ -61,17 +51,6 @@ export function ReplicatedEvent(name: string): ClassDecorator {
 export function Consistency(level: ReadConsistency): ClassDecorator {
   if (level !== 'local' && level !== 'linearizable') throw new TypeError(`@Consistency: 'local' or 'linearizable', got ${JSON.stringify(level)}`);
   return (target) => Reflect.defineMetadata(QUERY_CONSISTENCY, level, target);
-}
-
-export type LeaderOnlyMode = 'forward' | 'redirect' | 'reject';
-
-export interface LeaderOnlyOptions {
-  /**
-   * On a follower: `forward` (the default, unless the module option `leaderOnlyMode` says otherwise) sends the request to the leader and relays its answer;
-   * `redirect` answers 307 with `Location` on the leader; `reject` answers 409
-   * `{ error: 'not_leader', leaderId, leaderUrl }`. With no leader known: 503 with `Retry-After`.
-   */
-  mode?: LeaderOnlyMode;
 }
 
 /** Marks a route (or every route of a controller) as served by the leader only. */

@@ -5,7 +5,7 @@ import { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
 import { PEER_COMMAND_PATH, signPeerRequest } from '@raft-cqrs/raft/transport';
-import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
+import { QUERY_CONSISTENCY, RAFT_CLUSTER_OPTIONS, REPLICATED_STATE } from '../raft-cluster.constants';
 import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
 import { RaftClusterLogger } from '../raft-cluster.logger';
 import { RaftClusterMetrics } from '../raft-cluster.metrics';
@@ -14,12 +14,13 @@ import { sleep } from '../internal/timing';
 import { RaftClusterService } from '../raft-cluster.service';
 import { currentApplyContext, isApplying } from './apply-context';
 import { CqrsStateMachine, DivergenceReport } from './cqrs-state-machine';
-import { QUERY_CONSISTENCY, ReadConsistency, REPLICATED_STATE, replicatedCommandName, replicatedCommands, replicatedEventName, replicatedEvents } from './decorators';
+import { CqrsReplication, ForwardedCommandsAnswer, StateDigestStatus } from './cqrs-replication';
+import { ReadConsistency, replicatedCommandName, replicatedCommands, replicatedEventName, replicatedEvents } from './decorators';
 import { checkUnstamped, encodeBatchRequest, encodeCommandRequest, EncodedRequest, encodeEnvelope, encodeEventRequest, encodeUnstamped, EnvelopeError, stampRequest } from './envelope';
 import { jsonTextForLog, RaftPayloadCodec } from './payload';
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import type { ReplicatedStateStore } from './replicated-store';
-import { currentRequestContext } from './request-context';
+import { currentRequestContext } from '../http/request-context';
 
 /** The leader's answer for one forwarded command. */
 type ForwardAnswer = { ok: true; result: unknown } | { ok: false; error: SerializedError } | ForwardFailure;
@@ -134,7 +135,7 @@ class RetryableForwardError extends Error {
  * app's own code needs no other bus.
  */
 @Injectable()
-export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
+export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicationShutdown {
   private commandBus: CommandBus | null = null;
   private queryBus: QueryBus | null = null;
   private eventBus: EventBus | null = null;
@@ -166,7 +167,6 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
     private readonly metrics: RaftClusterMetrics,
   ) {
     this.handlersRegistered = new Promise((resolve) => (this.markHandlersRegistered = resolve));
-    cluster.attachBridge(this);
   }
 
   /** True when the app imports CqrsModule: the bridge's state machine and routing are in use. */
@@ -215,7 +215,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Digest comparisons of this replica (for `/cluster/status`). */
-  digestStatus(): (ReturnType<CqrsStateMachine['digestStatus']> & { lastMismatch: (DivergenceReport & { at: string }) | null }) | null {
+  digestStatus(): StateDigestStatus | null {
     if (this.machine === null) return null;
     return { ...this.machine.digestStatus(), lastMismatch: this.divergence };
   }
@@ -449,7 +449,7 @@ export class RaftCqrsBridge implements OnModuleInit, OnApplicationShutdown {
    * `{ items: [...] }`. Each item is checked and proposed on its own; the answer lists their outcomes in
    * order once all are known.
    */
-  async handleForwarded(body: Buffer): Promise<{ status: number; body: unknown }> {
+  async receiveForwarded(body: Buffer): Promise<ForwardedCommandsAnswer> {
     if (this.machine === null) return { status: 404, body: { error: 'not_found', message: 'this node has no CQRS bridge' } };
     let parsed: unknown;
     try {

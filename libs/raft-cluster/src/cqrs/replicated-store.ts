@@ -1,5 +1,5 @@
 import { isApplying, recordUndo } from './apply-context';
-import { REPLICATED_STATE } from './decorators';
+import { REPLICATED_STATE } from '../raft-cluster.constants';
 import { SetDigest } from './set-digest';
 
 /**

@@ -10,8 +10,8 @@ export { isRaftGroupName, RAFT_GROUP_NAME_PATTERN } from './group-peer';
 // A group's leader answers requests a follower relays to it: a route serving a group forwards with
 // `RaftGroup.forwardToLeader` and throws the answer as a RelayedAnswer, which the module's error filter
 // writes out unchanged; FORWARDED_HEADER marks a relayed request, so it is never relayed twice.
-export { RelayedAnswer } from '../cqrs/leader-only.interceptor';
+export { RelayedAnswer } from '../http/relayed-answer';
 export { FORWARDED_HEADER } from '../internal/http-client';
 export type { HttpAnswer } from '../internal/http-client';
-export { currentRequestContext } from '../cqrs/request-context';
-export type { RequestContext } from '../cqrs/request-context';
+export { currentRequestContext } from '../http/request-context';
+export type { RequestContext } from '../http/request-context';

@@ -3,7 +3,7 @@ import { Inject, Injectable, NestMiddleware } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
-import type { ReadConsistency } from './decorators';
+import type { ReadConsistency } from '../cqrs/decorators';
 
 /** What the bridge needs to know of the HTTP request being served, if any. */
 export interface RequestContext {

@@ -2,7 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { isTakenOver, rawResponse, takeOverResponse } from '../http/http-platform';
 import type { ServerResponse } from 'node:http';
-import { relayAnswer, RelayedAnswer } from '../cqrs/leader-only.interceptor';
+import { relayAnswer, RelayedAnswer } from './relayed-answer';
 import { toClusterHttpError } from '../raft-cluster.errors';
 import { RaftClusterService } from '../raft-cluster.service';
 

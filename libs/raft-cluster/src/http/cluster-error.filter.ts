@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch } from '@nestjs/common';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
-import { ClusterExceptionFilter } from '../controllers/cluster-exception.filter';
+import { ClusterExceptionFilter } from './cluster-exception.filter';
 import { ClusterHttpError } from '../raft-cluster.errors';
-import { RelayedAnswer } from './leader-only.interceptor';
+import { RelayedAnswer } from './relayed-answer';
 
 /**
  * Installed app-wide by the module, for the cluster's own errors only (no leader, lost proposal,

@@ -1,36 +1,23 @@
 import { CallHandler, ExecutionContext, Inject, Injectable, NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Observable } from 'rxjs';
-import { FORWARDED_HEADER, HttpAnswer } from '../internal/http-client';
-import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
+import { RelayedAnswer } from './relayed-answer';
+import { FORWARDED_HEADER } from '../internal/http-client';
+import { LEADER_ONLY, RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
 import { ClusterHttpError, noLeaderError } from '../raft-cluster.errors';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 import { RaftClusterService } from '../raft-cluster.service';
-// A cycle (decorators.ts binds this interceptor): LEADER_ONLY is only read when a request is served.
-import { LEADER_ONLY, LeaderOnlyMode } from './decorators';
 
-/** The leader's answer to a forwarded request, to be sent to the client as it is (see `relayAnswer`). */
-export class RelayedAnswer extends Error {
-  constructor(readonly answer: HttpAnswer) {
-    super(`answer relayed from the leader (${answer.status})`);
-    this.name = 'RelayedAnswer';
-  }
-}
+export type LeaderOnlyMode = 'forward' | 'redirect' | 'reject';
 
-/** Answer headers of the leader that are relayed to the client. */
-const RELAYED_ANSWER_HEADERS = ['content-type', 'location', 'retry-after', 'cache-control', 'etag', 'last-modified'];
-
-/** Sends the leader's answer as it came: status, body and the headers that describe it. */
-export function relayAnswer(res: ServerResponse, relayed: RelayedAnswer): void {
-  const { status, headers, body } = relayed.answer;
-  if (res.headersSent) return void res.end();
-  for (const name of RELAYED_ANSWER_HEADERS) {
-    const v = headers[name];
-    if (v !== undefined) res.setHeader(name, v);
-  }
-  res.statusCode = status;
-  res.end(body);
+export interface LeaderOnlyOptions {
+  /**
+   * On a follower: `forward` (the default, unless the module option `leaderOnlyMode` says otherwise) sends the request to the leader and relays its answer;
+   * `redirect` answers 307 with `Location` on the leader; `reject` answers 409
+   * `{ error: 'not_leader', leaderId, leaderUrl }`. With no leader known: 503 with `Retry-After`.
+   */
+  mode?: LeaderOnlyMode;
 }
 
 /** Request headers that go with a forwarded request (the rest describe the hop, not the request). */
