@@ -218,6 +218,7 @@ export class InteractionEnv {
     if (!n.core.hasReady()) return false;
     await this.block(`> ${n.id} handles a Ready`, async () => {
       const rd = n.core.ready();
+      if (rd.softState !== null) this.print(`soft state: role=${rd.softState.role} leader=${rd.softState.leaderId ?? 'none'}`);
       if (rd.hardState !== null) this.print(`hard state: ${formatHardState(rd.hardState)}`);
       if (rd.entries.length > 0) this.print(`entries: ${formatEntries(rd.entries)}`);
       for (const chunk of rd.snapshotChunks) {
@@ -266,8 +267,8 @@ export class InteractionEnv {
       send: (messages) => {
         const after = n.ready !== null && messages === n.ready.messagesAfterPersist;
         for (const m of messages) {
-          this.print(`${after ? 'send after persist' : 'send'}: ${formatMessage(m)}`);
-          this.post(n, m);
+          const lost = this.post(n, m);
+          this.print(`${after ? 'send after persist' : 'send'}: ${formatMessage(m)}${lost === null ? '' : ` (lost: ${lost})`}`);
         }
       },
       writeSnapshotChunks: (chunks, written) => {
@@ -318,21 +319,21 @@ export class InteractionEnv {
 
   // -------------------------------------------------------------- the network
 
-  /** Queues `m` in its recipient's inbox; a snapshot chunk gets its bytes from storage first, as in the runtime. */
-  private post(from: EnvNode, m: Message): void {
+  /**
+   * Queues `m` in its recipient's inbox (a snapshot chunk gets its bytes from storage first, as in the
+   * runtime); returns why it is lost instead, if it is. A message sent over a cut link is lost at once,
+   * so that nothing sent during a partition arrives after it heals; one already in flight when a link
+   * is cut is lost at delivery.
+   */
+  private post(from: EnvNode, m: Message): string | null {
     const to = this.nodes.get(m.to);
-    if (to === undefined) {
-      this.print(`  (no node ${m.to}: dropped)`);
-      return;
-    }
+    if (to === undefined) return `no node ${m.to}`;
+    if (this.cutLinks.has(`${m.from}>${m.to}`)) return 'link cut';
     if (m.type !== 'snapshot') {
       to.inbox.push(m);
-      return;
+      return null;
     }
-    if (from.storage.snapshotMeta().index !== m.meta.index) {
-      this.print(`  (snapshot ${m.meta.index} is no longer stored: not sent)`);
-      return;
-    }
+    if (from.storage.snapshotMeta().index !== m.meta.index) return `snapshot ${m.meta.index} is no longer stored`;
     const chunk = { ...m };
     to.inbox.push(chunk);
     this.track(from.storage.readSnapshot(m.offset, m.length)).then(
@@ -343,6 +344,7 @@ export class InteractionEnv {
         this.failure ??= err as Error;
       },
     );
+    return null;
   }
 
   private deliverMsgs(a: Args): void {
