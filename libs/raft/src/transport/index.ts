@@ -1,3 +1,11 @@
 export * from './auth';
 export * from './codec';
-export * from './http-transport';
+export { encodeFrame, FRAME_HEADER_BYTES, FRAME_MAC_BYTES, FrameError, frameMac, FrameParser } from './frame';
+export { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_QUEUE_MESSAGES, HttpTransport } from './http-transport';
+export type { HttpTransportOptions } from './http-transport';
+export type { TransportLogger } from './logging';
+export { mountPeerHandler } from './mount-peer-handler';
+export { HEADER_FROM, PEER_MESSAGES_PATH, PEER_STREAM_PATH } from './peer-endpoints';
+export { createPeerRequestHandler, PEER_COMMAND_PATH } from './peer-handler';
+export type { PeerRequestHandler, PeerRequestHandlerOptions } from './peer-handler';
+export type { PeerStatus } from './peer-sender';
