@@ -6,6 +6,7 @@ import { FailoverResult, measureFailover } from './compare/failover';
 import { LoadResult, runLoad } from './compare/load';
 import { markdown, renderChart, summarise } from './compare/report';
 import { cpuSeconds, EtcdSystem, ETCD_PATHS, OURS_PATHS, OursSystem, RAW_PATHS, System } from './compare/systems';
+import type { CpuPerPut, SystemRun } from './compare/types';
 
 /**
  * Issue 7: ours against etcd 3.4 on the same machine, in one run.
@@ -28,30 +29,6 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
-
-export interface SystemRun {
-  round: number;
-  system: 'ours' | 'etcd';
-  label: string;
-  loadBefore: number[];
-  loadAfter: number[];
-  rows: (LoadResult & { round: number; member: string; leaderChanged: boolean; serverCpuSeconds: number; clientCpuSeconds: number; cpuMsPerPut: CpuPerPut })[];
-}
-
-/**
- * CPU milliseconds per acknowledged put over the row (warm-up included), read from /proc for each
- * member and from this process for the load generator: steadier than throughput on a noisy machine,
- * and on 2 cores the cluster's sum is what bounds throughput.
- */
-export interface CpuPerPut {
-  leader: number;
-  /** Each follower, in member order. */
-  followers: number[];
-  /** The load generator (this process). */
-  client: number;
-  /** Leader and followers together. */
-  cluster: number;
-}
 
 const active = new Set<System>();
 let stopping = false;
@@ -242,18 +219,6 @@ async function main(): Promise<void> {
     }
   }
 }
-
-export type CompareResult = {
-  issue: number;
-  startedAt: string;
-  finishedAt: string;
-  dev: boolean;
-  settings: { seconds: number; warmup: number; rounds: number; concurrency: number[]; paths: string[]; kills: number; attemptIntervalMs: number; attemptTimeoutMs: number; valueBytes: number; etcdTuned: { heartbeatMs: number; electionMs: number } };
-  machine: Record<string, unknown> & { nproc: number; node: string; etcd: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
-  runs: SystemRun[];
-  summary: ReturnType<typeof summarise>;
-  failover: FailoverResult[];
-};
 
 if (require.main === module) {
   main()

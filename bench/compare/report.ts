@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import type { CompareResult, SystemRun } from '../compare';
+import type { CompareResult, CompareSummary, RatioRow, SummaryRow, SystemRun } from './types';
 
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -8,30 +8,6 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export interface SummaryRow {
-  path: string;
-  concurrency: number;
-  rounds: number;
-  throughput: number;
-  p50: number;
-  p99: number;
-  failed: number;
-  /** Medians over rounds of CPU ms per put: the leader, the mean of the followers, the load generator, the whole cluster. */
-  cpuMsPerPut: { leader: number; follower: number; client: number; cluster: number };
-  perRound: { round: number; throughput: number; p50: number; p99: number; failed: number }[];
-}
-
-export interface RatioRow {
-  concurrency: number;
-  ours: string;
-  etcd: string;
-  /** Medians over rounds of the within-round ratios ours/etcd. */
-  throughput: number;
-  p50: number;
-  p99: number;
-  perRound: { round: number; throughput: number; p50: number; p99: number }[];
-}
-
 export const RATIO_PAIRS: [string, string][] = [
   ['ours-leader', 'etcd-gateway'],
   ['ours-leader', 'etcd-grpc'],
@@ -39,7 +15,7 @@ export const RATIO_PAIRS: [string, string][] = [
   ['ours-raw-leader', 'etcd-gateway'],
 ];
 
-export function summarise(runs: SystemRun[], levels: number[]): { rows: SummaryRow[]; ratios: RatioRow[] } {
+export function summarise(runs: SystemRun[], levels: number[]): CompareSummary {
   const all = runs.flatMap((r) => r.rows);
   const paths = [...new Set(all.map((r) => r.path))];
   const rows: SummaryRow[] = [];
