@@ -51,13 +51,9 @@
  * log at the start of a later segment lay entirely within the snapshot (that later segment's header
  * says lastIndex <= snapshot index): replay can then start from that later segment's header.
  *
- * Recovery (open). Picks the newest snapshot file (verified: trailer, metadata and data checksums), the
- * newest segment whose header lies within the snapshot as replay start, requires consecutive segment
- * numbers from there, and replays. In the last segment only, a record the crash interrupted (the file
- * ends inside it, or it is followed by zeros only, or it contains a zero-filled sector) is cut off
- * with a warning saying how many bytes at which offset. Any other bad checksum, gap in indexes,
- * header that does not continue its predecessor, missing segment or missing snapshot stops the open
- * with a StorageError ('corrupt') naming the file and byte offset.
+ * Recovery (open) is in recovery.ts: the newest snapshot, a replay of the segments from the one it
+ * starts in, a torn tail cut off the last segment, anything else damaged refused ('corrupt', naming
+ * the file and byte offset), interrupted rollovers and snapshot commits finished.
  *
  * Failures. If a write or sync fails (ENOSPC, EIO, ...), the storage stops accepting writes: that call
  * and every later write reject with a StorageError ('failed') naming the error and file; reads of what
@@ -66,28 +62,17 @@
  */
 import * as path from 'path';
 import type { Entry, HardState, SnapshotMeta } from '../core/types';
-import { crc32 } from './crc32';
 import { EntryIndex } from './entry-index';
-import { liveHolder, ownIdentity } from './lock';
-import { errnoCode, FsLayer, fsyncDir, nodeFs, O, readAt, readWholeFile, writeAll } from './fs-layer';
-import {
-  decodeRecord,
-  encodeHeader,
-  encodeSeal,
-  encodeSnapshotMarker,
-  entryRecordBytes,
-  FRAME_BYTES,
-  hardStateRecordBytes,
-  parseSegmentName,
-  putEntry,
-  putHardState,
-  SegmentHeader,
-  segmentName,
-} from './record';
-import { corrupt, Replayer, tornReason } from './recovery';
-import { crcOfFile, encodeTrailer, parseSnapshotName, READ_CHUNK, SnapshotFile, snapshotName } from './snapshot-file';
+import { errnoCode, FsLayer, fsyncDir, nodeFs } from './fs-layer';
+import { lockDirectory, unlockDirectory } from './lock';
+import { decodeRecord, encodeSeal, encodeSnapshotMarker, entryRecordBytes, hardStateRecordBytes, putEntry, putHardState, segmentName } from './record';
+import { recoverDirectory } from './recovery';
+import { READ_CHUNK, SnapshotFile, snapshotName } from './snapshot-file';
+import { FileSnapshotWriter, SnapshotWriterPort } from './snapshot-writer';
 import { consoleLogger, LoadedState, RaftStorage, SnapshotWriter, StorageError, StorageLogger } from './types';
 import { validateEntries, validateHardState, validateSnapshotMeta } from './validate';
+import { corrupt, describeDecodeFailure } from './wal-damage';
+import { createSegmentFile, Segment, SegmentAppender } from './wal-segment';
 
 export interface FileStorageOptions {
   /** A new segment is started when a write would take the current one past this size. Default 64 MiB. */
@@ -102,17 +87,6 @@ export interface FileStorageOptions {
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-
-interface Segment {
-  seq: number;
-  file: string;
-  /** Last index of the log when this segment began (from its header). */
-  headerLastIndex: number;
-  fd: number | null;
-  opening: Promise<number> | null;
-  refs: number;
-  deleted: boolean;
-}
 
 interface SaveOp {
   kind: 'save';
@@ -144,19 +118,20 @@ export class FileStorage implements RaftStorage {
   private failure: StorageError | null = null;
 
   private snap!: SnapshotFile;
-  private snapOnOpen: SnapshotFile | null = null;
   private hard: HardState = EMPTY_HARD_STATE;
   private last = 0;
   private lastTermV = 0;
   private index = new EntryIndex(1);
   private segments: Segment[] = [];
-  /** The segment being appended to (last of `segments`), opened for writing. */
-  private cur!: Segment & { fd: number; size: number; headerSize: number };
+  /** The segment being appended to (last of `segments`). */
+  private cur!: SegmentAppender;
 
   private queue: Op[] = [];
   private flushing: Promise<void> | null = null;
   private readonly writers = new Set<FileSnapshotWriter>();
   private tmpCounter = 0;
+  /** What the snapshot writers call back: the fs, the write refusal and failure, the write queue. */
+  private readonly snapshotPort: SnapshotWriterPort;
 
   constructor(
     readonly dir: string,
@@ -168,301 +143,46 @@ export class FileStorage implements RaftStorage {
     this.dsync = (options.sync ?? 'dsync') === 'dsync';
     this.verifySnapshot = options.verifySnapshotOnOpen ?? true;
     if (!(this.segmentBytes > 0)) throw new StorageError('invalid', `segmentBytes must be positive, got ${options.segmentBytes}`);
+    this.snapshotPort = {
+      fs: this.fs,
+      refusal: () => this.refuseWrite(),
+      failed: (err, file) => this.fail(err, 'writing snapshot', file),
+      commit: (writer) => this.enqueueCommit(writer),
+      finished: (writer) => this.writers.delete(writer),
+    };
   }
 
   private p(name: string): string {
     return path.join(this.dir, name);
   }
 
-  // ------------------------------------------------------------------ open / recovery
+  // ------------------------------------------------------------------ open
 
   async open(initial: SnapshotMeta): Promise<LoadedState> {
     if (this.state !== 'new') throw new StorageError('invalid', `open() on a storage that is ${this.state}`);
     this.state = 'opening';
     validateSnapshotMeta(initial);
     await this.fs.mkdir(this.dir);
-    await this.lock();
+    await lockDirectory(this.fs, this.dir);
     try {
-      const loaded = await this.recover(initial);
-      this.state = 'open';
-      return loaded;
-    } catch (err) {
-      // Release what recovery opened; the directory stays as it is for inspection.
-      this.state = 'closed';
-      if (this.cur?.fd !== undefined) await this.fs.close(this.cur.fd).catch(() => undefined);
-      this.snapOnOpen?.retire();
-      await this.fs.unlink(this.p('LOCK')).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private async lock(): Promise<void> {
-    const file = this.p('LOCK');
-    try {
-      const holder = await liveHolder((await readWholeFile(this.fs, file)).toString('utf8'));
-      if (holder !== null) throw new StorageError('locked', `${this.dir} is in use by process ${holder} (${file})`, file);
-    } catch (err) {
-      if (err instanceof StorageError) throw err;
-      if (errnoCode(err) !== 'ENOENT') throw err;
-    }
-    const fd = await this.fs.open(file, O.O_WRONLY | O.O_CREAT | O.O_TRUNC);
-    try {
-      await writeAll(this.fs, fd, Buffer.from(`${await ownIdentity()}\n`), 0);
-    } finally {
-      await this.fs.close(fd);
-    }
-  }
-
-  private async listDir(): Promise<{ segs: number[]; snaps: string[] }> {
-    const names = await this.fs.readdir(this.dir);
-    const segs: number[] = [];
-    const snaps: string[] = [];
-    for (const name of names) {
-      if (name.endsWith('.tmp')) {
-        await this.fs.unlink(this.p(name));
-        continue;
-      }
-      const seq = parseSegmentName(name);
-      if (seq !== null) segs.push(seq);
-      else if (parseSnapshotName(name) !== null) snaps.push(name);
-    }
-    segs.sort((a, b) => a - b);
-    snaps.sort((a, b) => {
-      const x = parseSnapshotName(a)!;
-      const y = parseSnapshotName(b)!;
-      return x.index - y.index || x.term - y.term;
-    });
-    return { segs, snaps };
-  }
-
-  private async recover(initial: SnapshotMeta): Promise<LoadedState> {
-    let { segs, snaps } = await this.listDir();
-    if (segs.length === 0 && snaps.length === 0) {
-      await this.initialize(initial, 1);
-      ({ segs, snaps } = await this.listDir());
-    } else if (snaps.length === 0) {
-      // Initialization writes segment 1 first, then the snapshot: finish it if it stopped in between.
-      const only = segs.length === 1 && segs[0] === 1 ? await this.readHeader(1) : null;
-      if (only !== null && only.fileSize === only.headerSize) {
-        this.logger.warn(`${this.dir}: finishing an initialization that was interrupted`);
-        await this.initialize(initial, 0);
-        ({ segs, snaps } = await this.listDir());
-      } else {
-        throw new StorageError('corrupt', `${this.dir} holds WAL segments but no snapshot file: the snapshot was deleted`, this.dir);
-      }
-    }
-    if (segs.length === 0) {
-      throw new StorageError('corrupt', `${this.dir} holds a snapshot but no WAL segment: the WAL (and the hard state) was deleted`, this.dir);
-    }
-
-    const snapName = snaps[snaps.length - 1];
-    const snap = await SnapshotFile.open(this.fs, this.p(snapName), this.verifySnapshot);
-    this.snapOnOpen = snap;
-    const meta = snap.meta;
-
-    // Replay from the newest segment whose header lies within the snapshot.
-    const headers = new Map<number, SegmentHeader>();
-    const headerOnly = new Map<number, { headerSize: number; only: boolean }>();
-    for (const seq of segs) {
-      const h = await this.readHeader(seq);
-      headers.set(seq, h.header);
-      headerOnly.set(seq, { headerSize: h.headerSize, only: h.fileSize === h.headerSize });
-    }
-    let startAt = -1;
-    for (let i = segs.length - 1; i >= 0; i--) {
-      if (headers.get(segs[i])!.lastIndex <= meta.index) {
-        startAt = i;
-        break;
-      }
-    }
-    if (startAt < 0) {
-      const h = headers.get(segs[0])!;
-      throw corrupt(
-        this.p(segmentName(segs[0])),
-        0,
-        `this segment starts after entry ${h.lastIndex} but the snapshot only covers up to ${meta.index}: ` +
-          `the segment before it (${segmentName(segs[0] - 1)}) is missing`,
+      const recovered = await recoverDirectory(
+        { fs: this.fs, dir: this.dir, logger: this.logger, dsync: this.dsync, verifySnapshot: this.verifySnapshot },
+        initial,
       );
-    }
-    const live = segs.slice(startAt);
-    for (let i = 1; i < live.length; i++) {
-      if (live[i] !== live[i - 1] + 1) {
-        throw corrupt(this.p(segmentName(live[i])), 0, `the segment before it, ${segmentName(live[i] - 1)}, is missing`);
-      }
-    }
-
-    const rep = new Replayer(meta.index, headers.get(live[0])!);
-    const lastSeq = live[live.length - 1];
-    let cutAt: { seq: number; offset: number } | null = null;
-    let sealAt: { seq: number; offset: number } | null = null;
-    let lastSize = 0;
-    const lastIsHeaderOnly = live.length > 1 && headerOnly.get(lastSeq)!.only;
-    for (const seq of live) {
-      const file = this.p(segmentName(seq));
-      const buf = await readWholeFile(this.fs, file);
-      const isLast = seq === lastSeq;
-      // The segment before a header-only last segment may lack its seal (crash during a rollover).
-      const mayBeUnsealed = seq === lastSeq - 1 && lastIsHeaderOnly;
-      const first = decodeRecord(buf, 0);
-      if (!first.ok || first.record.type !== 'header') throw corrupt(file, 0, 'no valid segment header');
-      if (seq !== live[0]) rep.checkHeader(first.record.header, file);
-      let at = first.end;
-      let sealed = false;
-      while (at < buf.length) {
-        const res = decodeRecord(buf, at, buf.length, false);
-        if (!res.ok) {
-          const torn = isLast || mayBeUnsealed ? tornReason(buf, at, res) : null;
-          if (torn === null) throw corrupt(file, at, describe(res));
-          this.logger.warn(
-            `${file}: cut off ${buf.length - at} bytes at byte offset ${at} (${torn}); ` +
-              `they were never acknowledged. Log ends at entry ${rep.last}.`,
-          );
-          cutAt = { seq, offset: at };
-          break;
-        }
-        const rec = res.record;
-        if (sealed) throw corrupt(file, at, 'data after the seal record');
-        switch (rec.type) {
-          case 'entry':
-            rep.entry(rec.entry, { seq, offset: at, length: res.end - at }, file, copyEntry);
-            break;
-          case 'hardState':
-            rep.hardState = rec.hardState;
-            break;
-          case 'snapshot':
-            rep.snapshot(rec.index, rec.term, rec.keptLast, file, at);
-            break;
-          case 'seal':
-            if (rec.nextSeq !== seq + 1) throw corrupt(file, at, `seal names segment ${rec.nextSeq}, expected ${seq + 1}`);
-            sealed = true;
-            break;
-          case 'header':
-            throw corrupt(file, at, 'a second segment header');
-        }
-        at = res.end;
-      }
-      if (isLast) {
-        if (sealed) {
-          throw corrupt(file, at, `this segment is sealed but the segment after it, ${segmentName(seq + 1)}, is missing`);
-        }
-        lastSize = cutAt !== null && cutAt.seq === seq ? cutAt.offset : buf.length;
-      } else if (!sealed) {
-        if (!mayBeUnsealed) throw corrupt(file, at, `segment ends without its seal although ${segmentName(seq + 1)} follows`);
-        sealAt = { seq, offset: cutAt !== null && cutAt.seq === seq ? cutAt.offset : buf.length };
-        cutAt = null;
-      }
-    }
-    const fin = rep.finish(meta, this.p(segmentName(lastSeq)));
-
-    // Install the recovered state.
-    this.snap = snap;
-    this.hard = rep.hardState;
-    this.last = fin.last;
-    this.lastTermV = fin.lastTerm;
-    this.index = new EntryIndex(meta.index + 1);
-    for (let i = 0; i < fin.locs.length; i++) this.index.push(fin.locs[i].seq, fin.locs[i].offset, fin.locs[i].length, fin.entries[i].term);
-    this.segments = live.map((seq) => ({
-      seq,
-      file: this.p(segmentName(seq)),
-      headerLastIndex: headers.get(seq)!.lastIndex,
-      fd: null,
-      opening: null,
-      refs: 0,
-      deleted: false,
-    }));
-
-    // Repairs, each durable before we go on.
-    if (sealAt !== null) {
-      const fd = await this.fs.open(this.p(segmentName(sealAt.seq)), O.O_RDWR);
-      try {
-        await this.fs.ftruncate(fd, sealAt.offset);
-        await writeAll(this.fs, fd, encodeSeal(sealAt.seq + 1), sealAt.offset);
-        await this.fs.fsync(fd);
-      } finally {
-        await this.fs.close(fd);
-      }
-      this.logger.warn(`${this.p(segmentName(sealAt.seq))}: sealed (a segment rollover was interrupted)`);
-    }
-    const lastSeg = this.segments[this.segments.length - 1];
-    const fd = await this.fs.open(lastSeg.file, O.O_RDWR | (this.dsync ? O.O_DSYNC : 0));
-    this.cur = Object.assign(lastSeg, { fd, size: lastSize, headerSize: headerOnly.get(lastSeg.seq)!.headerSize });
-    if (cutAt !== null) {
-      await this.fs.ftruncate(fd, cutAt.offset);
-      await this.fs.fsync(fd);
-    }
-    if (fin.needsMarker !== null) {
-      this.logger.warn(`${lastSeg.file}: recording snapshot ${meta.index}/${meta.term} (the node stopped right after making it durable)`);
-      await this.durableAppend(encodeSnapshotMarker(meta.index, meta.term, fin.needsMarker));
-    }
-
-    // Leftovers of interrupted clean-ups: older snapshots, segments before the replay start.
-    for (const name of snaps) if (name !== snapName) await this.fs.unlink(this.p(name));
-    for (const seq of segs.slice(0, startAt)) await this.fs.unlink(this.p(segmentName(seq)));
-    if (snaps.length > 1 || startAt > 0) await fsyncDir(this.fs, this.dir);
-
-    this.snapOnOpen = null;
-    return { hardState: { ...this.hard }, snapshot: meta, entries: fin.entries };
-  }
-
-  /** Creates segment 1 (when `firstSeq` is 1) and the initial snapshot file. */
-  private async initialize(initial: SnapshotMeta, firstSeq: number): Promise<void> {
-    if (initial.size !== 0) throw new StorageError('invalid', `the initial snapshot must be empty (size 0), got size ${initial.size}`);
-    if (firstSeq === 1) {
-      const created = await this.createSegment(1, {
-        seq: 1,
-        baseIndex: initial.index,
-        baseTerm: initial.term,
-        lastIndex: initial.index,
-        lastTerm: initial.term,
-        hardState: { term: 0, vote: null, commit: initial.index },
-      });
-      await this.fs.close(created.fd);
-    }
-    const tmp = this.p(`${snapshotName(initial.index, initial.term)}.init.tmp`);
-    const fd = await this.fs.open(tmp, O.O_WRONLY | O.O_CREAT | O.O_TRUNC);
-    try {
-      await writeAll(this.fs, fd, encodeTrailer(initial, 0), 0);
-      await this.fs.fsync(fd);
-    } finally {
-      await this.fs.close(fd);
-    }
-    await this.fs.rename(tmp, this.p(snapshotName(initial.index, initial.term)));
-    await fsyncDir(this.fs, this.dir);
-  }
-
-  /** Writes a segment with just its header under a temporary name, syncs, renames, syncs the directory. Returns the open fd. */
-  private async createSegment(seq: number, header: SegmentHeader): Promise<{ fd: number; size: number }> {
-    const file = this.p(segmentName(seq));
-    const tmp = `${file}.tmp`;
-    const buf = encodeHeader(header);
-    const fd = await this.fs.open(tmp, O.O_RDWR | O.O_CREAT | O.O_TRUNC | (this.dsync ? O.O_DSYNC : 0));
-    try {
-      await writeAll(this.fs, fd, buf, 0);
-      await this.fs.fsync(fd);
-      await this.fs.rename(tmp, file);
-      await fsyncDir(this.fs, this.dir);
+      this.snap = recovered.snapshot;
+      this.hard = recovered.hardState;
+      this.last = recovered.last;
+      this.lastTermV = recovered.lastTerm;
+      this.index = recovered.index;
+      this.segments = recovered.segments;
+      this.cur = recovered.appender;
+      this.state = 'open';
+      return { hardState: { ...this.hard }, snapshot: this.snap.meta, entries: recovered.entries };
     } catch (err) {
-      await this.fs.close(fd).catch(() => undefined);
+      // Recovery has released what it opened; the directory stays as it is for inspection.
+      this.state = 'closed';
+      await unlockDirectory(this.fs, this.dir);
       throw err;
-    }
-    return { fd, size: buf.length };
-  }
-
-  private async readHeader(seq: number): Promise<{ header: SegmentHeader; headerSize: number; fileSize: number }> {
-    const file = this.p(segmentName(seq));
-    const fd = await this.fs.open(file, O.O_RDONLY);
-    try {
-      const fileSize = await this.fs.fstatSize(fd);
-      let buf = await readAt(this.fs, fd, 0, 4096);
-      if (buf.length >= 4 && buf.readUInt32LE(0) + FRAME_BYTES > buf.length && buf.length === 4096) {
-        buf = await readAt(this.fs, fd, 0, Math.min(buf.readUInt32LE(0) + FRAME_BYTES, 1 << 20));
-      }
-      const res = decodeRecord(buf, 0);
-      if (!res.ok || res.record.type !== 'header') throw corrupt(file, 0, 'no valid segment header');
-      if (res.record.header.seq !== seq) throw corrupt(file, 0, `header says segment ${res.record.header.seq}`);
-      return { header: res.record.header, headerSize: res.end, fileSize };
-    } finally {
-      await this.fs.close(fd);
     }
   }
 
@@ -557,7 +277,7 @@ export class FileStorage implements RaftStorage {
       }
     }
     try {
-      await this.durableAppend(buf);
+      await this.cur.append(buf);
     } catch (err) {
       const failure = this.fail(err, 'appending to', this.cur.file);
       for (const op of accepted) op.reject(failure);
@@ -580,29 +300,26 @@ export class FileStorage implements RaftStorage {
     for (const op of accepted) op.resolve();
   }
 
-  /** Appends `buf` at the end of the current segment and returns once it is durable. */
-  private async durableAppend(buf: Buffer): Promise<void> {
-    const cur = this.cur;
-    await writeAll(this.fs, cur.fd, buf, cur.size);
-    cur.size += buf.length;
-    if (!this.dsync) await this.fs.fdatasync(cur.fd);
-  }
-
   private async rollover(): Promise<void> {
     const seq = this.cur.seq + 1;
-    const { fd, size } = await this.createSegment(seq, {
-      seq,
-      baseIndex: this.snap.meta.index,
-      baseTerm: this.snap.meta.term,
-      lastIndex: this.last,
-      lastTerm: this.lastTermV,
-      hardState: this.hard,
-    });
+    const { fd, size } = await createSegmentFile(
+      this.fs,
+      this.dir,
+      {
+        seq,
+        baseIndex: this.snap.meta.index,
+        baseTerm: this.snap.meta.term,
+        lastIndex: this.last,
+        lastTerm: this.lastTermV,
+        hardState: this.hard,
+      },
+      this.dsync,
+    );
     // The successor is durable: now seal the old segment, so that losing the successor would be noticed.
-    await this.durableAppend(encodeSeal(seq));
-    const seg: Segment = { seq, file: this.p(segmentName(seq)), headerLastIndex: this.last, fd: null, opening: null, refs: 0, deleted: false };
+    await this.cur.append(encodeSeal(seq));
+    const seg = new Segment(this.fs, seq, this.p(segmentName(seq)), this.last);
     this.segments.push(seg);
-    this.cur = Object.assign(seg, { fd, size, headerSize: size });
+    this.cur = new SegmentAppender(this.fs, seg, fd, size, size, this.dsync);
     await this.deleteCoveredSegments();
   }
 
@@ -627,33 +344,13 @@ export class FileStorage implements RaftStorage {
 
   beginSnapshot(meta: SnapshotMeta): SnapshotWriter {
     validateSnapshotMeta(meta);
-    const writer = new FileSnapshotWriter(this, meta, this.p(`${snapshotName(meta.index, meta.term)}.${++this.tmpCounter}.tmp`));
+    const writer = new FileSnapshotWriter(this.snapshotPort, meta, this.p(`${snapshotName(meta.index, meta.term)}.${++this.tmpCounter}.tmp`));
     this.writers.add(writer);
     return writer;
   }
 
-  /** @internal used by FileSnapshotWriter */
-  writerFs(): FsLayer {
-    return this.fs;
-  }
-
-  /** @internal */
-  writerRefused(): StorageError | null {
-    return this.refuseWrite();
-  }
-
-  /** @internal */
-  writerFailed(err: unknown, file: string): StorageError {
-    return this.fail(err, 'writing snapshot', file);
-  }
-
-  /** @internal */
-  writerDone(w: FileSnapshotWriter): void {
-    this.writers.delete(w);
-  }
-
-  /** @internal */
-  enqueueCommit(writer: FileSnapshotWriter): Promise<void> {
+  /** Queues a writer's commit behind the writes made before it. */
+  private enqueueCommit(writer: FileSnapshotWriter): Promise<void> {
     const refused = this.refuseWrite();
     if (refused !== null) return Promise.reject(refused);
     return new Promise<void>((resolve, reject) => {
@@ -681,7 +378,7 @@ export class FileStorage implements RaftStorage {
     const keep = meta.index <= this.last && this.termAt(meta.index) === meta.term;
     const keptLast = keep ? this.last : meta.index;
     try {
-      await this.durableAppend(encodeSnapshotMarker(meta.index, meta.term, keptLast));
+      await this.cur.append(encodeSnapshotMarker(meta.index, meta.term, keptLast));
     } catch (err) {
       next.retire();
       throw this.fail(err, 'appending a snapshot marker to', this.cur.file);
@@ -724,15 +421,7 @@ export class FileStorage implements RaftStorage {
     }
     if (keepFrom === 0) return;
     const doomed = this.segments.splice(0, keepFrom);
-    for (const seg of doomed) {
-      seg.deleted = true;
-      if (seg.refs === 0 && seg.fd !== null) {
-        const fd = seg.fd;
-        seg.fd = null;
-        await this.fs.close(fd);
-      }
-      await this.fs.unlink(seg.file);
-    }
+    for (const seg of doomed) await seg.delete();
     await fsyncDir(this.fs, this.dir);
   }
 
@@ -789,39 +478,18 @@ export class FileStorage implements RaftStorage {
       for (let k = i; k <= j; k++) offsets.push(this.index.offset(k));
       const seg = this.segments.find((s) => s.seq === seq);
       if (seg === undefined) throw new Error(`entry ${i} is in segment ${seq}, which is not open`);
-      const buf = await this.readSegment(seg, start, end - start);
+      const buf = await seg.read(start, end - start);
       for (let k = i; k <= j; k++) {
         const at = offsets[k - i] - start;
         const res = decodeRecord(buf, at);
         if (!res.ok || res.record.type !== 'entry' || res.record.entry.index !== k) {
-          throw corrupt(seg.file, start + at, `reading entry ${k}: ${res.ok ? 'another record is there' : describe(res)}`);
+          throw corrupt(seg.file, start + at, `reading entry ${k}: ${res.ok ? 'another record is there' : describeDecodeFailure(res)}`);
         }
         out.push(res.record.entry);
       }
       i = j + 1;
     }
     return out;
-  }
-
-  private async readSegment(seg: Segment, offset: number, length: number): Promise<Buffer> {
-    seg.refs++;
-    try {
-      let fd = seg.fd;
-      if (fd === null) {
-        seg.opening ??= this.fs.open(seg.file, O.O_RDONLY);
-        fd = await seg.opening;
-        seg.fd = fd;
-        seg.opening = null;
-      }
-      return await readAt(this.fs, fd, offset, length);
-    } finally {
-      seg.refs--;
-      if (seg.deleted && seg.refs === 0 && seg.fd !== null) {
-        const fd = seg.fd;
-        seg.fd = null;
-        void this.fs.close(fd).catch(() => undefined);
-      }
-    }
   }
 
   // ------------------------------------------------------------------ close
@@ -833,132 +501,8 @@ export class FileStorage implements RaftStorage {
     while (this.flushing !== null) await this.flushing;
     for (const w of [...this.writers]) await w.abort().catch(() => undefined);
     if (!wasOpen) return;
-    for (const seg of this.segments) {
-      if (seg.fd !== null && seg.refs === 0) {
-        const fd = seg.fd;
-        seg.fd = null;
-        await this.fs.close(fd).catch(() => undefined);
-      }
-    }
+    for (const seg of this.segments) await seg.close();
     this.snap.retire();
-    await this.fs.unlink(this.p('LOCK')).catch(() => undefined);
+    await unlockDirectory(this.fs, this.dir);
   }
-}
-
-/** Streams a snapshot into a temporary file; committed through the storage's write queue. */
-class FileSnapshotWriter implements SnapshotWriter {
-  private fd: Promise<number> | null = null;
-  private written = 0;
-  private crc = 0;
-  private crcValid = true;
-  private chain: Promise<void> = Promise.resolve();
-  private state: 'open' | 'committing' | 'done' = 'open';
-
-  constructor(
-    private readonly storage: FileStorage,
-    readonly meta: SnapshotMeta,
-    private readonly tmp: string,
-  ) {}
-
-  private file(): Promise<number> {
-    this.fd ??= this.storage.writerFs().open(this.tmp, O.O_RDWR | O.O_CREAT | O.O_TRUNC);
-    return this.fd;
-  }
-
-  write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.state !== 'open') {
-      return Promise.reject(new StorageError('invalid', `snapshot ${this.meta.index} writer is ${this.state === 'done' ? 'finished' : 'committing'}`));
-    }
-    const run = async (): Promise<void> => {
-      const refused = this.storage.writerRefused();
-      if (refused !== null) throw refused;
-      if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.written) {
-        throw new StorageError('invalid', `snapshot chunk at ${offset} leaves a gap (${this.written} bytes written so far)`);
-      }
-      if (offset + data.length > this.meta.size) {
-        throw new StorageError('invalid', `snapshot chunk [${offset}, ${offset + data.length}) goes past its size ${this.meta.size}`);
-      }
-      if (data.length === 0) return;
-      try {
-        await writeAll(this.storage.writerFs(), await this.file(), data, offset);
-      } catch (err) {
-        throw this.storage.writerFailed(err, this.tmp);
-      }
-      if (offset === this.written) {
-        this.crc = crc32(data, this.crc);
-        this.written += data.length;
-      } else {
-        this.crcValid = false;
-        this.written = Math.max(this.written, offset + data.length);
-      }
-    };
-    const p = this.chain.then(run);
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-
-  async commit(): Promise<void> {
-    if (this.state !== 'open') throw new StorageError('invalid', `snapshot ${this.meta.index} writer is not open`);
-    this.state = 'committing';
-    await this.chain;
-    if (this.written !== this.meta.size) {
-      this.state = 'open';
-      throw new StorageError('invalid', `snapshot ${this.meta.index}: ${this.written} of ${this.meta.size} bytes written, cannot commit`);
-    }
-    try {
-      // The bulk of the data goes to disk before the commit takes its turn in the write queue, so the
-      // log's appends queued behind it wait for a trailer's sync, not for the whole file's.
-      if (this.fd !== null) await this.syncData(await this.fd);
-      await this.storage.enqueueCommit(this);
-    } finally {
-      this.state = 'done';
-      this.storage.writerDone(this);
-    }
-  }
-
-  private async syncData(fd: number): Promise<void> {
-    try {
-      await this.storage.writerFs().fsync(fd);
-    } catch (err) {
-      throw this.storage.writerFailed(err, this.tmp);
-    }
-  }
-
-  /** @internal In the write queue: trailer, fsync, close, rename. */
-  async finish(finalFile: string): Promise<void> {
-    const fs = this.storage.writerFs();
-    const fd = await this.file();
-    this.fd = null;
-    try {
-      if (!this.crcValid) this.crc = await crcOfFile(fs, fd, this.meta.size);
-      await writeAll(fs, fd, encodeTrailer(this.meta, this.crc), this.meta.size);
-      await fs.fsync(fd);
-    } finally {
-      await fs.close(fd);
-    }
-    await fs.rename(this.tmp, finalFile);
-  }
-
-  async abort(): Promise<void> {
-    if (this.state === 'done') return;
-    this.state = 'done';
-    this.storage.writerDone(this);
-    await this.chain;
-    const fs = this.storage.writerFs();
-    if (this.fd !== null) {
-      const fd = await this.fd.catch(() => null);
-      this.fd = null;
-      if (fd !== null) await fs.close(fd).catch(() => undefined);
-      await fs.unlink(this.tmp).catch(() => undefined);
-    }
-  }
-}
-
-function copyEntry(e: Entry): Entry {
-  return { index: e.index, term: e.term, type: e.type, data: new Uint8Array(e.data) };
-}
-
-function describe(res: { ok: false; problem: string; detail?: string }): string {
-  if (res.problem === 'short') return 'the file ends in the middle of a record';
-  return res.detail ?? res.problem;
 }

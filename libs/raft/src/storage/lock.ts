@@ -1,4 +1,7 @@
 import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { errnoCode, FsLayer, O, readWholeFile, writeAll } from './fs-layer';
+import { StorageError } from './types';
 
 /*
  * Who holds a data directory: "pid start boot" in its LOCK file, where start is the process's start
@@ -56,4 +59,27 @@ export async function liveHolder(content: string): Promise<number | null> {
 /** The identity a LOCK file written by process `pid` holds (for tests and diagnostics). */
 export async function identityOf(pid: number): Promise<string> {
   return `${pid} ${await startTime(pid)} ${await bootId()}`;
+}
+
+/** Takes the data directory `dir`: refuses ('locked') if a live process holds it, else writes our identity. */
+export async function lockDirectory(fs: FsLayer, dir: string): Promise<void> {
+  const file = path.join(dir, 'LOCK');
+  try {
+    const holder = await liveHolder((await readWholeFile(fs, file)).toString('utf8'));
+    if (holder !== null) throw new StorageError('locked', `${dir} is in use by process ${holder} (${file})`, file);
+  } catch (err) {
+    if (err instanceof StorageError) throw err;
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const fd = await fs.open(file, O.O_WRONLY | O.O_CREAT | O.O_TRUNC);
+  try {
+    await writeAll(fs, fd, Buffer.from(`${await ownIdentity()}\n`), 0);
+  } finally {
+    await fs.close(fd);
+  }
+}
+
+/** Releases the data directory (best effort: a LOCK left behind names a process that is gone). */
+export async function unlockDirectory(fs: FsLayer, dir: string): Promise<void> {
+  await fs.unlink(path.join(dir, 'LOCK')).catch(() => undefined);
 }
