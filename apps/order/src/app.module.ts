@@ -3,7 +3,20 @@ import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { ClusterExceptionFilter, RaftClusterModule } from '@raft-cqrs/raft-cluster';
 import type { RaftEnvOptions } from '@raft-cqrs/raft-cluster';
+import { AnnouncementFeed } from './announcements/announcement-feed';
+import { AnnouncementsController } from './announcements/announcements.controller';
+import { ShopAnnouncementHandler } from './announcements/shop-announcement.handler';
 import { OrderStore } from './domain/order.store';
+import { BackorderSaga } from './inventory/backorders/backorder.saga';
+import { BackorderStore } from './inventory/backorders/backorder.store';
+import { BackordersController } from './inventory/backorders/backorders.controller';
+import { FillBackordersHandler } from './inventory/backorders/fill-backorders/fill-backorders.handler';
+import { ListBackordersHandler } from './inventory/backorders/list-backorders/list-backorders.handler';
+import { PlaceBackorderHandler } from './inventory/backorders/place-backorder/place-backorder.handler';
+import { CheckAvailabilityHandler } from './inventory/check-availability/check-availability.handler';
+import { InventoryController } from './inventory/inventory.controller';
+import { ReceiveStockHandler } from './inventory/receive-delivery/receive-stock.handler';
+import { StockReportHandler } from './inventory/stock-report/stock-report.handler';
 import { ProductStore } from './domain/product.store';
 import { CancelOrderHandler } from './orders/cancel-order/cancel-order.handler';
 import { CreateOrderHandler } from './orders/create-order/create-order.handler';
@@ -23,7 +36,7 @@ import { SetStockHandler } from './products/set-stock/set-stock.handler';
 export function orderAppModule(raft: RaftEnvOptions): Type<unknown> {
   @Module({
     imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot(raft)],
-    controllers: [ProductsController, OrdersController],
+    controllers: [ProductsController, OrdersController, InventoryController, BackordersController, AnnouncementsController],
     providers: [
       ProductStore,
       OrderStore,
@@ -34,6 +47,17 @@ export function orderAppModule(raft: RaftEnvOptions): Type<unknown> {
       CancelOrderHandler,
       GetOrderHandler,
       ListOrdersHandler,
+      // The inventory section (src/inventory) and the announcements (src/announcements).
+      BackorderStore,
+      CheckAvailabilityHandler,
+      ReceiveStockHandler,
+      StockReportHandler,
+      PlaceBackorderHandler,
+      FillBackordersHandler,
+      ListBackordersHandler,
+      BackorderSaga,
+      AnnouncementFeed,
+      ShopAnnouncementHandler,
       // Every error, the app's and the cluster's, answers JSON { error, message } (503s with Retry-After).
       { provide: APP_FILTER, useClass: ClusterExceptionFilter },
     ],
