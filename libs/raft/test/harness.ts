@@ -224,7 +224,7 @@ export class TestNode {
     return this.core !== null;
   }
 
-  /** What the state machine has applied (the core's `log.applied` is only what it handed out). */
+  /** What the state machine has applied (the core's `log.applying` is only what it handed out). */
   get appliedIndex(): number {
     return this.processor?.applied ?? 0;
   }

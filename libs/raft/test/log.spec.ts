@@ -25,7 +25,7 @@ describe('RaftLog', () => {
       expect(log.lastTerm()).toBe(3);
       expect(log.stable).toBe(7);
       expect(log.commit).toBe(7);
-      expect(log.applied).toBe(5);
+      expect(log.applying).toBe(5);
       expect(log.takeEntriesToWrite()).toEqual([]);
     });
 
@@ -233,7 +233,7 @@ describe('RaftLog', () => {
       const log = logOf([1, 1, 1, 1], 3);
       expect(log.nextCommitted(2).map((e) => e.index)).toEqual([1, 2]);
       expect(log.nextCommitted(10).map((e) => e.index)).toEqual([1, 2, 3]);
-      log.applied = 3;
+      log.applying = 3;
       expect(log.nextCommitted(10)).toEqual([]);
       log.commitTo(4);
       expect(log.nextCommitted(10).map((e) => e.index)).toEqual([4]);
@@ -243,7 +243,7 @@ describe('RaftLog', () => {
   describe('compact', () => {
     it('drops entries up to the snapshot and keeps the rest', () => {
       const log = logOf([1, 1, 2, 2, 3], 5);
-      log.applied = 4;
+      log.applying = 4;
       log.compact(snap(3, 2));
       expect(log.snapshot.index).toBe(3);
       expect(log.firstIndex()).toBe(4);
@@ -256,7 +256,7 @@ describe('RaftLog', () => {
 
     it('ignores a snapshot at or below the current one', () => {
       const log = logOf([1, 1, 2], 3);
-      log.applied = 3;
+      log.applying = 3;
       log.compact(snap(2, 1));
       log.compact(snap(1, 1));
       expect(log.snapshot.index).toBe(2);
@@ -265,8 +265,8 @@ describe('RaftLog', () => {
 
     it('refuses to compact beyond what was handed out for apply, or with the wrong term', () => {
       const log = logOf([1, 1, 2], 3);
-      log.applied = 2;
-      expect(() => log.compact(snap(3, 2))).toThrow(/beyond applied/);
+      log.applying = 2;
+      expect(() => log.compact(snap(3, 2))).toThrow(/beyond applying/);
       expect(() => log.compact(snap(2, 2))).toThrow(/term/);
       expect(log.snapshot.index).toBe(0);
     });
@@ -280,7 +280,7 @@ describe('RaftLog', () => {
       expect(termsOf(log)).toEqual([2, 2]);
       expect(log.lastIndex()).toBe(5);
       expect(log.commit).toBe(3);
-      expect(log.applied).toBe(3);
+      expect(log.applying).toBe(3);
       expect(log.stable).toBe(5);
     });
 
@@ -301,7 +301,7 @@ describe('RaftLog', () => {
       expect(log.lastIndex()).toBe(10);
       expect(log.lastTerm()).toBe(3);
       expect(log.commit).toBe(10);
-      expect(log.applied).toBe(10);
+      expect(log.applying).toBe(10);
       expect(log.stable).toBe(10);
     });
 

@@ -702,7 +702,7 @@ describe('Ready contract', () => {
     expect(core.ready().committed.map((e) => e.index)).toEqual([first, second]);
   });
 
-  it('log.applied counts what was handed out for apply, before the state machine has applied it', () => {
+  it('log.applying counts what was handed out for apply, before the state machine has applied it', () => {
     const core = newCore('n1', ['n1']);
     tickUntilCampaign(core);
     drain(core);
@@ -713,7 +713,7 @@ describe('Ready contract', () => {
     core.advance(rd);
     const rd2 = core.ready();
     expect(rd2.committed.map((e) => e.index)).toEqual([2]);
-    expect(core.log.applied).toBe(2); // already, although advance() has not been called
+    expect(core.log.applying).toBe(2); // already, although advance() has not been called
     core.advance(rd2);
   });
 

@@ -8,8 +8,8 @@ export class RaftLog {
   private entries: Entry[];
   snapshot: SnapshotMeta;
   commit: number;
-  /** Highest index handed to the driver for apply. */
-  applied: number;
+  /** Highest index handed to the driver for apply (in a Ready's committed entries); the state machine may not have applied it yet. */
+  applying: number;
   /** Highest index known durable in this node's storage. */
   stable: number;
   /** Highest index handed to the driver for writing (durable or in flight); at least `stable`. */
@@ -27,7 +27,7 @@ export class RaftLog {
     this.stable = this.lastIndex();
     this.handedOut = this.stable;
     this.commit = Math.min(Math.max(commit, snapshot.index), this.lastIndex());
-    this.applied = snapshot.index;
+    this.applying = snapshot.index;
   }
 
   firstIndex(): number {
@@ -147,8 +147,8 @@ export class RaftLog {
   /** Committed entries that are durable here (up to `durableUpTo`) and not yet handed out for apply. */
   nextCommitted(durableUpTo: number): Entry[] {
     const hi = Math.min(this.commit, durableUpTo);
-    if (hi <= this.applied) return [];
-    return this.slice(this.applied + 1, hi);
+    if (hi <= this.applying) return [];
+    return this.slice(this.applying + 1, hi);
   }
 
   /** Marks `index` (of `term`) durable, unless the entry there was replaced since it was handed out. */
@@ -159,7 +159,7 @@ export class RaftLog {
   /** Drops entries up to `meta.index`, covered by a durable snapshot. */
   compact(meta: SnapshotMeta): void {
     if (meta.index <= this.snapshot.index) return;
-    if (meta.index > this.applied) throw new Error(`log: compact ${meta.index} beyond applied ${this.applied}`);
+    if (meta.index > this.applying) throw new Error(`log: compact ${meta.index} beyond applying ${this.applying}`);
     if (this.term(meta.index) !== meta.term) throw new Error(`log: compact ${meta.index} with term ${meta.term} != ${this.term(meta.index)}`);
     this.entries = this.entries.slice(meta.index - this.snapshot.index);
     this.snapshot = meta;
@@ -178,6 +178,6 @@ export class RaftLog {
     this.stable = Math.min(Math.max(this.stable, meta.index), this.lastIndex());
     this.handedOut = Math.min(Math.max(this.handedOut, meta.index), this.lastIndex());
     this.commit = Math.max(this.commit, meta.index);
-    this.applied = meta.index;
+    this.applying = meta.index;
   }
 }

@@ -22,8 +22,6 @@ export class Progress {
   snapshotOffset = 0;
   /** Ticks since the last snapshot chunk was sent (a lost chunk is resent after a timeout). */
   snapshotTicks = 0;
-  /** Highest ReadIndex round this peer has confirmed. */
-  readRound = 0;
 
   constructor(
     readonly id: NodeId,

@@ -1,6 +1,8 @@
 import { applyConfChange, decodeConfEntry, encodeConfEntry, isMember } from './conf';
 import { RaftLog } from './log';
+import { IncomingSnapshot } from './incoming-snapshot';
 import { isQuorum, Progress, quorumIndex } from './progress';
+import { ReadOnlyRequests } from './read-only';
 import {
   AppendRequest,
   AppendResponse,
@@ -27,6 +29,7 @@ import {
   VoteRequest,
   VoteResponse,
 } from './types';
+import { VoteTally } from './vote-tally';
 
 export interface RaftConfig {
   id: NodeId;
@@ -73,19 +76,13 @@ export interface RaftStatus {
   vote: NodeId | null;
   leaderId: NodeId | null;
   commit: number;
-  applied: number;
+  /** Highest index handed out for apply; what the state machine has applied is the driver's to know. */
+  applying: number;
   lastIndex: number;
   snapshotIndex: number;
   conf: ConfState;
   progress: ProgressStatus[];
   leadTransferee: NodeId | null;
-}
-
-interface PendingRead {
-  from: NodeId;
-  requestId: number;
-  index: number;
-  round: number;
 }
 
 /** Message types that may be sent before this node's pending writes are durable. */
@@ -119,19 +116,15 @@ export class RaftCore {
 
   private readonly cfg: Required<RaftConfig>;
   private readonly progress = new Map<NodeId, Progress>();
-  private readonly votes = new Map<NodeId, boolean>();
+  private readonly votes = new VoteTally();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private leadTransferee: NodeId | null = null;
   private transferElapsed = 0;
 
-  private readRound = 0;
-  private readRoundWanted = false;
-  private pendingReads: PendingRead[] = [];
-  private readsAwaitingCommit: Omit<PendingRead, 'index' | 'round'>[] = [];
-  /** Follower side of an incoming snapshot: which one, and the next byte we expect. */
-  private incomingSnapshot: { meta: SnapshotMeta; nextOffset: number } | null = null;
+  private readonly reads: ReadOnlyRequests;
+  private readonly incomingSnapshot = new IncomingSnapshot();
 
   private msgs: Message[] = [];
   private msgsAfterPersist: Message[] = [];
@@ -160,6 +153,7 @@ export class RaftCore {
       throw new Error('heartbeatTicks must be at least 1 and below the minimum election timeout');
     }
     this.id = config.id;
+    this.reads = new ReadOnlyRequests(this.id, this.cfg.maxPendingReads);
     this.log = new RaftLog(state.snapshot, state.entries, state.hardState.commit);
     this.term = state.hardState.term;
     this.vote = state.hardState.vote;
@@ -276,7 +270,7 @@ export class RaftCore {
       vote: this.vote,
       leaderId: this.leaderId,
       commit: this.log.commit,
-      applied: this.log.applied,
+      applying: this.log.applying,
       lastIndex: this.log.lastIndex(),
       snapshotIndex: this.log.snapshot.index,
       conf: this.conf,
@@ -286,7 +280,7 @@ export class RaftCore {
   }
 
   hasReady(): boolean {
-    if (this.role === 'leader' && (this.appendWanted || this.readRoundWanted)) return true;
+    if (this.role === 'leader' && (this.appendWanted || this.reads.wantsRound)) return true;
     const hs = this.prevHardState;
     return (
       this.msgs.length > 0 ||
@@ -295,7 +289,7 @@ export class RaftCore {
       this.snapshotChunks.length > 0 ||
       this.snapshotToInstall !== null ||
       this.log.handedOut < this.log.lastIndex() ||
-      this.log.commit > this.log.applied ||
+      this.log.commit > this.log.applying ||
       hs.term !== this.term ||
       hs.vote !== this.vote ||
       hs.commit !== this.log.commit ||
@@ -306,11 +300,7 @@ export class RaftCore {
 
   ready(): Ready {
     if (this.role === 'leader') {
-      if (this.readRoundWanted) {
-        this.readRoundWanted = false;
-        this.readRound++;
-        this.bcastHeartbeat();
-      }
+      if (this.reads.beginWantedRound()) this.bcastHeartbeat();
       if (this.appendWanted) {
         this.appendWanted = false;
         this.bcastAppend();
@@ -322,7 +312,7 @@ export class RaftCore {
     const soft: SoftState = { role: this.role, leaderId: this.leaderId };
     const softChanged = soft.role !== this.prevSoftState.role || soft.leaderId !== this.prevSoftState.leaderId;
     const committed = this.log.nextCommitted(this.log.lastIndex());
-    if (committed.length > 0) this.log.applied = committed[committed.length - 1].index;
+    if (committed.length > 0) this.log.applying = committed[committed.length - 1].index;
     const rd: Ready = {
       softState: softChanged ? soft : null,
       hardState: hardChanged ? hs : null,
@@ -414,6 +404,7 @@ export class RaftCore {
     this.leadTransferee = null;
     this.votes.clear();
     this.progress.clear();
+    this.reads.forgetAllPeers();
     this.appendWanted = false;
   }
 
@@ -450,6 +441,7 @@ export class RaftCore {
 
   private resetProgress(): void {
     this.progress.clear();
+    this.reads.forgetAllPeers();
     const next = this.log.lastIndex() + 1;
     for (const id of this.conf.voters) if (id !== this.id) this.progress.set(id, new Progress(id, next, false));
     for (const id of this.conf.learners) if (id !== this.id) this.progress.set(id, new Progress(id, next, true));
@@ -459,8 +451,8 @@ export class RaftCore {
     if (kind === 'pre-vote') this.becomePreCandidate();
     else this.becomeCandidate();
     const term = kind === 'pre-vote' ? this.term + 1 : this.term;
-    this.votes.set(this.id, true);
-    if (this.countVotes() === 'won') {
+    this.votes.record(this.id, true);
+    if (this.votes.result(this.conf.voters) === 'won') {
       if (kind === 'pre-vote') this.campaign('vote', false);
       else this.becomeLeader();
       return;
@@ -476,13 +468,6 @@ export class RaftCore {
         transfer,
       });
     }
-  }
-
-  private countVotes(): 'won' | 'lost' | 'pending' {
-    const voters = this.conf.voters;
-    if (isQuorum(voters, (id) => this.votes.get(id) === true)) return 'won';
-    if (isQuorum(voters, (id) => this.votes.get(id) === false)) return 'lost';
-    return 'pending';
   }
 
   // ---------------------------------------------------------------- ticks
@@ -555,8 +540,8 @@ export class RaftCore {
   private handleVoteResponse(m: VoteResponse): void {
     const expected = this.role === 'pre-candidate' ? 'pre-vote-resp' : 'vote-resp';
     if (m.type !== expected) return;
-    if (!this.votes.has(m.from)) this.votes.set(m.from, m.granted);
-    const result = this.countVotes();
+    this.votes.record(m.from, m.granted);
+    const result = this.votes.result(this.conf.voters);
     if (result === 'won') {
       if (this.role === 'pre-candidate') this.campaign('vote', false);
       else this.becomeLeader();
@@ -631,29 +616,20 @@ export class RaftCore {
     const respond = (nextOffset: number, installed: boolean, snapshotIndex = m.meta.index): void =>
       this.send<SnapshotResponse>({ type: 'snapshot-resp', to: m.from, snapshotIndex, nextOffset, installed });
     if (m.meta.index <= this.log.commit) {
-      this.incomingSnapshot = null;
+      this.incomingSnapshot.abandon();
       respond(m.meta.size, true, this.log.commit);
       return;
     }
-    let inc = this.incomingSnapshot;
-    if (inc === null || inc.meta.index !== m.meta.index || inc.meta.term !== m.meta.term) {
-      if (m.offset !== 0) {
-        respond(0, false);
-        return;
-      }
-      inc = this.incomingSnapshot = { meta: m.meta, nextOffset: 0 };
-    }
-    if (m.offset !== inc.nextOffset) {
-      respond(inc.nextOffset, false);
+    const { taken, nextOffset } = this.incomingSnapshot.accept(m);
+    if (!taken) {
+      respond(nextOffset, false);
       return;
     }
     if (m.length > 0) this.snapshotChunks.push({ meta: m.meta, offset: m.offset, data: m.data });
-    inc.nextOffset += m.length;
     if (!m.done) {
-      respond(inc.nextOffset, false);
+      respond(nextOffset, false);
       return;
     }
-    this.incomingSnapshot = null;
     this.log.restore(m.meta);
     this.recomputeConf();
     this.snapshotToInstall = m.meta;
@@ -672,10 +648,7 @@ export class RaftCore {
         this.handleAppendResponse(pr, m);
         return;
       case 'heartbeat-resp':
-        if (m.readRound > pr.readRound) {
-          pr.readRound = m.readRound;
-          this.releaseReads();
-        }
+        if (this.reads.recordAck(pr.id, m.readRound)) this.releaseReads();
         if (pr.state === 'probe') pr.probeSent = false;
         else if (pr.state === 'replicate' && pr.inflight.length >= this.cfg.maxInflight) pr.inflight.shift();
         // Forced even when nothing new is due: an append lost while the leader is idle must be
@@ -733,7 +706,7 @@ export class RaftCore {
     if (index <= this.log.commit || this.log.term(index) !== this.term) return false;
     const firstInTerm = this.log.term(this.log.commit) !== this.term;
     this.log.commitTo(index);
-    if (firstInTerm) this.admitReadsAwaitingCommit();
+    if (firstInTerm) this.reads.admitAwaitingCommit(this.log.commit);
     this.releaseReads();
     if (!this.isVoter() && this.confIndex <= this.log.commit) this.stepDownAfterRemoval();
     return true;
@@ -794,7 +767,7 @@ export class RaftCore {
         type: 'heartbeat',
         to: pr.id,
         commit: Math.min(pr.match, this.log.commit),
-        readRound: this.readRound,
+        readRound: this.reads.round,
       });
     }
   }
@@ -841,39 +814,21 @@ export class RaftCore {
   }
 
   private handleReadRequest(from: NodeId, requestId: number): void {
-    if (this.pendingReads.length + this.readsAwaitingCommit.length >= this.cfg.maxPendingReads) {
+    if (this.reads.isFull) {
       this.answerRead(from, requestId, -1);
       return;
     }
     // The commit index is only known to be current once the leader has committed in its own term.
     if (this.log.term(this.log.commit) !== this.term) {
-      this.readsAwaitingCommit.push({ from, requestId });
+      this.reads.awaitCommit({ from, requestId });
       return;
     }
-    this.pendingReads.push({ from, requestId, index: this.log.commit, round: this.readRound + 1 });
-    this.readRoundWanted = true;
+    this.reads.hold({ from, requestId }, this.log.commit);
     this.releaseReads();
   }
 
-  private admitReadsAwaitingCommit(): void {
-    const waiting = this.readsAwaitingCommit;
-    this.readsAwaitingCommit = [];
-    for (const r of waiting) {
-      this.pendingReads.push({ ...r, index: this.log.commit, round: this.readRound + 1 });
-      this.readRoundWanted = true;
-    }
-  }
-
-  /** Answers the reads whose heartbeat round a quorum has confirmed. */
   private releaseReads(): void {
-    if (this.pendingReads.length === 0) return;
-    const confirmed = quorumIndex(this.conf.voters, (id) => (id === this.id ? Infinity : (this.progress.get(id)?.readRound ?? 0)));
-    let n = 0;
-    while (n < this.pendingReads.length && this.pendingReads[n].round <= confirmed) {
-      const r = this.pendingReads[n++];
-      this.answerRead(r.from, r.requestId, r.index);
-    }
-    if (n > 0) this.pendingReads.splice(0, n);
+    for (const r of this.reads.release(this.conf.voters)) this.answerRead(r.from, r.requestId, r.index);
   }
 
   private answerRead(from: NodeId, requestId: number, index: number): void {
@@ -882,11 +837,7 @@ export class RaftCore {
   }
 
   private failPendingReads(): void {
-    for (const r of this.pendingReads) this.answerRead(r.from, r.requestId, -1);
-    for (const r of this.readsAwaitingCommit) this.answerRead(r.from, r.requestId, -1);
-    this.pendingReads = [];
-    this.readsAwaitingCommit = [];
-    this.readRoundWanted = false;
+    for (const r of this.reads.drain()) this.answerRead(r.from, r.requestId, -1);
   }
 
   // ---------------------------------------------------------------- configuration
@@ -896,7 +847,9 @@ export class RaftCore {
     this.confIndex = index;
     if (this.role !== 'leader') return;
     for (const id of [...this.progress.keys()]) {
-      if (!isMember(conf, id)) this.progress.delete(id);
+      if (isMember(conf, id)) continue;
+      this.progress.delete(id);
+      this.reads.forgetPeer(id);
     }
     const next = this.log.lastIndex() + 1;
     for (const id of conf.voters) {

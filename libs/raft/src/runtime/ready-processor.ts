@@ -73,7 +73,7 @@ export class ReadyProcessor<Result> {
   /** The newest hard state handed to storage, durable or not: what the next write compares with. */
   private writtenHard: HardState;
   private persistedHard: HardState;
-  /** Not `core.log.applied`: that is what the core handed out, which runs ahead while a Ready is processed. */
+  /** Not `core.log.applying`: that is what the core handed out, which runs ahead while a Ready is processed. */
   private appliedIndex: number;
   private readsAwaitingApply: ReadState[] = [];
   private readonly inFlight: InFlight[] = [];
