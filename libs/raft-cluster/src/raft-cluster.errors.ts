@@ -1,5 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
+import type { ProposalResult } from './raft-cluster.metrics';
 
 /**
  * An error with its HTTP answer: status, `{ error, message }` body (plus `extra` fields) and headers.
@@ -29,6 +30,48 @@ export function noLeaderError(message = 'no leader is known right now (an electi
   return new ClusterHttpError(503, 'no_leader', message, { leaderId: null, leaderUrl: null }, { 'Retry-After': RETRY_AFTER_SECONDS });
 }
 
+/**
+ * The one HTTP answer for "this node does not lead": 503 `not_leader` with `Retry-After` and where the
+ * leader is (a retry, here or there, succeeds once leadership settles), or `no_leader` when none is
+ * known. Only a `@LeaderOnly({ mode: 'reject' })` route asks for 409, its documented contract.
+ */
+export function notLeaderError(leaderId: string | null, leaderUrl: string | null, message?: string, status: 503 | 409 = 503): ClusterHttpError {
+  if (leaderId === null) return noLeaderError(message);
+  const text = message ?? `this node is not the leader; the leader is ${leaderId}`;
+  return new ClusterHttpError(status, 'not_leader', text, { leaderId, leaderUrl }, status === 503 ? { 'Retry-After': RETRY_AFTER_SECONDS } : {});
+}
+
+/**
+ * The leader of the moment could not give an outcome (unreachable, or it stopped leading first): the
+ * same request, with the same request id, is tried again at whoever leads next.
+ */
+export class LeaderUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LeaderUnavailableError';
+  }
+}
+
+/** Errors that mean "leadership moved or is moving": not an outcome; a retry with the same request id is safe. */
+export function isLeaderChange(err: unknown): boolean {
+  if (err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof LeaderUnavailableError) return true;
+  return err instanceof RaftError && err.code === 'transfer_in_progress';
+}
+
+/** How a proposal ended, for the `raft_proposals_total` metric. */
+export function proposalOutcome(err: unknown): ProposalResult {
+  if (err instanceof NotLeaderError) return 'not_leader';
+  if (err instanceof RaftError) return 'dropped';
+  if (err instanceof ProposalLostError) return 'lost';
+  if (err instanceof NodeStoppedError) return 'stopped';
+  return 'error';
+}
+
+/** Whether an error is the cluster's rather than a command handler's: such errors are never an outcome of apply. */
+export function isClusterError(err: unknown): boolean {
+  return err instanceof NotLeaderError || err instanceof ProposalLostError || err instanceof RaftError || err instanceof NodeStoppedError || err instanceof ClusterHttpError || err instanceof LeaderUnavailableError;
+}
+
 export function badRequest(field: string, message: string): ClusterHttpError {
   return new ClusterHttpError(400, 'bad_request', message, { field });
 }
@@ -51,21 +94,18 @@ function asBodyParserError(err: unknown): ClusterHttpError | null {
 
 /**
  * Maps the runtime's and the core's errors to HTTP answers:
- * `NotLeaderError` -> 503 + Retry-After without a known leader, else 409 `not_leader` with
- * `leaderId`/`leaderUrl`; transfer in progress, too many pending entries, stopped node, lost proposal
+ * `NotLeaderError` -> {@link notLeaderError}; a leader that could not give an outcome, transfer in progress, too many pending entries, stopped node, lost proposal
  * -> 503 + Retry-After; a configuration change still pending -> 409 + Retry-After; an invalid
  * configuration change -> 409.
  */
 export function toClusterHttpError(err: unknown, leaderUrl: (id: string) => string | null = () => null): ClusterHttpError {
   if (err instanceof ClusterHttpError) return err;
-  if (err instanceof NotLeaderError) {
-    if (err.leaderId === null) return noLeaderError();
-    return new ClusterHttpError(409, 'not_leader', err.message, { leaderId: err.leaderId, leaderUrl: leaderUrl(err.leaderId) });
+  if (err instanceof NotLeaderError) return notLeaderError(err.leaderId, err.leaderId === null ? null : leaderUrl(err.leaderId));
+  if (err instanceof LeaderUnavailableError) {
+    return new ClusterHttpError(503, 'unavailable', `${err.message}; retry with the same Idempotency-Key to learn the outcome`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
   }
   if (err instanceof RaftError) {
     switch (err.code) {
-      case 'not_leader':
-        return noLeaderError(err.message);
       case 'transfer_in_progress':
         return new ClusterHttpError(503, 'transfer_in_progress', err.message, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
       case 'proposal_dropped':

@@ -1,4 +1,4 @@
-import { ProposalLostError, type Message, type RaftNode } from '@raft-cqrs/raft';
+import { ProposalLostError, type Message } from '@raft-cqrs/raft';
 import { encodeMessages, PEER_MESSAGES_PATH, signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus, RaftClusterEvent } from '../src';
 import { CapturingLogger, freePort, request, startNode, TestKv, TestNode, waitFor } from './support';
@@ -153,7 +153,7 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
   it('finishes a membership change lost to a leader change: at the new leader, or here when this node leads again', async () => {
     const leader = await agreedLeader();
     const other = ['node1', 'node2', 'node3'].find((id) => id !== leader.memberId)!;
-    const raft = (node(leader.memberId).cluster as unknown as { node: RaftNode }).node;
+    const raft = node(leader.memberId).cluster.raftNode!;
     const ghostUrl = `http://127.0.0.1:${await freePort()}`;
 
     // Leadership moves while the change is in flight and its entry is replaced.
@@ -169,7 +169,7 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     lost.mockRestore();
 
     // The same on the new leader, which still leads once the change is lost: it retries the change itself.
-    const newRaft = (node(other).cluster as unknown as { node: RaftNode }).node;
+    const newRaft = node(other).cluster.raftNode!;
     const lostOnce = jest.spyOn(newRaft, 'changeMembership').mockImplementationOnce(async () => {
       throw new ProposalLostError(1);
     });

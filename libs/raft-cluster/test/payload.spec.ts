@@ -1,4 +1,4 @@
-import { encodePayload } from '../src/cqrs/raft-cqrs.bridge';
+import { encodePayload } from '../src/cqrs/command-submitter';
 import { findUnfaithful } from '../src/cqrs/payload';
 
 describe('what the log carries', () => {

@@ -1,7 +1,7 @@
 import { HttpException, LoggerService } from '@nestjs/common';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
 import { ClusterHttpError, RaftClusterMetrics, RaftHealthIndicator } from '../src';
-import { toClusterHttpError } from '../src/raft-cluster.errors';
+import { isLeaderChange, LeaderUnavailableError, notLeaderError, toClusterHttpError } from '../src/raft-cluster.errors';
 import { RaftClusterLogger } from '../src/raft-cluster.logger';
 import { PeerDirectory, PeerTransport } from '../src/internal/peer-directory';
 import type { RaftClusterService, Readiness } from '../src';
@@ -91,14 +91,31 @@ describe('toClusterHttpError', () => {
 
   const url = (id: string): string => `http://${id}:1`;
 
-  it('maps NotLeaderError to 503 + Retry-After without a leader, 409 with one', () => {
+  it('maps NotLeaderError to 503 + Retry-After, naming the leader when one is known', () => {
     const none = toClusterHttpError(new NotLeaderError(null), url);
     expect(none.status).toBe(503);
     expect(none.headers['Retry-After']).toBeDefined();
     expect(none.body()).toMatchObject({ error: 'no_leader', leaderId: null });
     const known = toClusterHttpError(new NotLeaderError('n2'), url);
-    expect(known.status).toBe(409);
+    expect(known.status).toBe(503);
+    expect(known.headers['Retry-After']).toBeDefined();
     expect(known.body()).toMatchObject({ error: 'not_leader', leaderId: 'n2', leaderUrl: 'http://n2:1' });
+  });
+
+  it('answers 409 not_leader only when asked to (a @LeaderOnly route in reject mode)', () => {
+    const rejected = notLeaderError('n2', 'http://n2:1', undefined, 409);
+    expect(rejected.status).toBe(409);
+    expect(rejected.headers['Retry-After']).toBeUndefined();
+    expect(rejected.body()).toMatchObject({ error: 'not_leader', leaderId: 'n2', leaderUrl: 'http://n2:1' });
+  });
+
+  it('treats leader changes, and only them, as worth retrying with the same request id', () => {
+    for (const e of [new NotLeaderError('n2'), new NotLeaderError(null), new ProposalLostError(3), new LeaderUnavailableError('gone'), new RaftError('transfer_in_progress', 'x')]) {
+      expect(isLeaderChange(e)).toBe(true);
+    }
+    for (const e of [new Error('handler'), new NodeStoppedError('shutdown'), new RaftError('proposal_dropped', 'x'), new ClusterHttpError(503, 'overloaded', 'x')]) {
+      expect(isLeaderChange(e)).toBe(false);
+    }
   });
 
   it('maps the core and runtime errors', () => {

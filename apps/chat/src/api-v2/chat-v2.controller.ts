@@ -81,8 +81,8 @@ export class ChatV2Controller {
     const conversation = this.groups.require(groupName(rawGroup));
     const { id, url } = parseJoin(body);
     const result = await conversation.onLeader('POST', '/join', { ID: id, RaftAddr: url }, req.headers, () => conversation.raft.addMember(id, url));
-    res.statusCode = result.changed ? 201 : 200;
-    return { group: conversation.name, ...result, added: result.changed };
+    res.statusCode = result.added ? 201 : 200;
+    return { group: conversation.name, ...result };
   }
 
   /** Removes a member from this group only (200; `removed: false` when it was not a member). */
@@ -92,7 +92,7 @@ export class ChatV2Controller {
     const conversation = this.groups.require(groupName(rawGroup));
     const id = memberId('id', rawId);
     const result = await conversation.onLeader('DELETE', `/nodes/${encodeURIComponent(id)}`, undefined, req.headers, () => conversation.raft.removeMember(id));
-    return { group: conversation.name, ...result, removed: result.changed };
+    return { group: conversation.name, ...result };
   }
 
   /** `{ to? }`: moves this group's leadership to `to` (or the most caught-up voter); 200 once another node leads. */

@@ -1,5 +1,4 @@
-import { NotLeaderError } from '@raft-cqrs/raft';
-import { FORWARDED_HEADER, RaftGroup, RaftGroupStatus, RelayedAnswer } from '@raft-cqrs/raft-cluster/groups';
+import { FORWARDED_HEADER, LeaderUnavailableError, RaftGroup, RaftGroupStatus, RelayedAnswer } from '@raft-cqrs/raft-cluster/groups';
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ConversationSummary } from '../conversation/conversation.service';
@@ -14,10 +13,6 @@ import { encodeGroupPost, GroupStateMachine } from './group-state-machine';
 const PASSED_HEADERS = ['idempotency-key', 'x-request-id', 'content-type'];
 
 export type GroupNodeStatus = RaftGroupStatus & { chat: ConversationSummary };
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function isForwarded(headers: IncomingHttpHeaders): boolean {
   return headers[FORWARDED_HEADER] !== undefined;
@@ -48,70 +43,39 @@ export class GroupConversation {
   ) {}
 
   /**
-   * Posts through this group's log. On the group leader: proposed here (a leader change before commit
-   * is retried with the same request id, so it is applied at most once). Elsewhere: forwarded to it.
-   * `body` is the client's JSON, passed on as it came when forwarded.
+   * Posts through this group's log: proposed here on the group leader, else forwarded to it at the same
+   * v2 path; the group retries at the leader of the moment after a leader change. The entry (with its
+   * request id) is made once, so every try is the same post and it is stored at most once. `body` is the
+   * client's JSON, passed on as it came when forwarded.
    */
   async post(input: PostMessageInput, body: unknown, requestId: string | null, headers: IncomingHttpHeaders): Promise<PostMessageResult> {
     const forwarded = isForwarded(headers);
     // A forward that is retried after a lost answer must not store the message twice: fix the request id here.
     const r = requestId ?? (forwarded ? null : randomUUID());
-    const deadline = Date.now() + this.paths.forwardTimeoutMs;
-    for (;;) {
-      const leader = await this.raft.waitForLeader();
-      if (leader === null) throw this.raft.translate(new NotLeaderError(null));
-      if (this.raft.isLeader) {
-        try {
-          const entry = encodeGroupPost({
-            v: 1,
-            k: 'post',
-            r,
-            ts: Date.now(),
-            id: randomUUID(),
-            m: { conv_id: input.convId, sender: input.sender, payload: input.payload, vector_clock: input.vectorClock, msg_id: input.msgId },
-          });
-          const { result } = await this.raft.propose(entry);
-          return result as PostMessageResult;
-        } catch (err) {
-          const e = this.raft.translate(err);
-          // Lost leadership (not applied, or applied and answered by the retry): try again with the same id.
-          if (r !== null && isRetryable(e) && Date.now() < deadline) {
-            await sleep(20);
-            continue;
-          }
-          throw e;
-        }
-      }
-      if (forwarded) throw this.raft.translate(new NotLeaderError(leader));
-      let answer: Awaited<ReturnType<RaftGroup['forwardToLeader']>>;
-      try {
-        answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'idempotency-key': r } : {}));
-      } catch (err) {
-        // The leader we know of is gone (killed, partitioned): wait for the group to elect another.
-        if (r !== null && isRetryable(err) && Date.now() < deadline) {
-          await sleep(50);
-          continue;
-        }
-        throw err;
-      }
-      if (answer.status === 503 && Date.now() < deadline) {
-        // The leader moved on between our look and its answer: look again (the request id makes it safe).
-        await sleep(50);
-        continue;
-      }
-      throw new RelayedAnswer(answer);
-    }
+    const entry = encodeGroupPost({
+      v: 1,
+      k: 'post',
+      r,
+      ts: Date.now(),
+      id: randomUUID(),
+      m: { conv_id: input.convId, sender: input.sender, payload: input.payload, vector_clock: input.vectorClock, msg_id: input.msgId },
+    });
+    await this.raft.waitForLeader();
+    return this.raft.submit({
+      here: async () => (await this.raft.propose(entry)).result as PostMessageResult,
+      atLeader: async () => {
+        if (forwarded) throw this.raft.notLeader('this request was forwarded here as to the group leader, but this node does not lead it; retry');
+        const answer = await this.raft.forwardToLeader('POST', this.paths.apiPath('/message'), body, passed(headers, r !== null ? { 'idempotency-key': r } : {}));
+        // The leader moved on between our look and its answer: the group asks the next one (the request id makes it safe).
+        if (answer.status === 503) throw new LeaderUnavailableError(`the group leader answered 503`);
+        throw new RelayedAnswer(answer);
+      },
+    });
   }
 
   /** This node's copy (after a ReadIndex barrier of the group when `linearizable`). */
   async list(from: number, limit: number, linearizable: boolean): Promise<MessagePage> {
-    if (linearizable) {
-      try {
-        await this.raft.readBarrier();
-      } catch (err) {
-        throw this.raft.translate(err);
-      }
-    }
+    if (linearizable) await this.raft.readBarrier();
     const messages = this.state.log.after(from - 1, limit);
     const next = messages.length === 0 ? from : messages[messages.length - 1].commit_index + 1;
     return { messages, next_from: next, evicted_through: this.state.log.evictedThrough };
@@ -143,23 +107,12 @@ export class GroupConversation {
    */
   async onLeader<T>(method: string, suffix: string, body: unknown, headers: IncomingHttpHeaders, run: () => Promise<T>): Promise<T> {
     await this.raft.waitForLeader();
-    if (this.raft.isLeader) {
-      try {
-        return await run();
-      } catch (err) {
-        throw this.raft.translate(err);
-      }
-    }
-    if (isForwarded(headers)) throw this.raft.translate(new NotLeaderError(this.raft.leaderId));
+    if (this.raft.isLeader) return run();
+    if (isForwarded(headers)) throw this.raft.notLeader();
     throw new RelayedAnswer(await this.raft.forwardToLeader(method, this.paths.apiPath(suffix), body, passed(headers)));
   }
 
   close(): void {
     this.streams.onModuleDestroy();
   }
-}
-
-function isRetryable(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === 'not_leader' || code === 'proposal_lost' || code === 'no_leader' || code === 'transfer_in_progress' || code === 'leader_unreachable';
 }

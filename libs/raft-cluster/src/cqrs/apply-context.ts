@@ -73,3 +73,16 @@ export function requireApplyContext(): RaftApplyContext {
 export function isApplying(): boolean {
   return storage.getStore() !== undefined;
 }
+
+const dispatches = new WeakMap<RaftApplyContext, number>();
+
+/**
+ * The request id of the n-th replicated command dispatched while `ctx`'s entry is applied (a saga's
+ * command, say). Only the leader dispatches, so the id must not come from `newId()`: that would move the
+ * leader's id sequence ahead of the followers' and the stores would diverge.
+ */
+export function dispatchRequestId(ctx: RaftApplyContext): string {
+  const n = dispatches.get(ctx) ?? 0;
+  dispatches.set(ctx, n + 1);
+  return `apply:${ctx.index}:${ctx.position}:${n}`;
+}

@@ -168,3 +168,12 @@ export function encodeUnstamped(u: Unstamped): EncodedRequest {
 export function stampRequest(req: EncodedRequest, ts: number, s: string): Uint8Array {
   return encoder.encode(`{"v":1,"ts":${ts},"s":${q(s)},${req.json.slice(1)}`);
 }
+
+/** Why `req` is over `maxBytes` serialised, or null when it is not. */
+export function oversizeReason(req: EncodedRequest, maxBytes: number): string | null {
+  // One byte per character at most three times over: most requests need no exact count.
+  if (req.json.length * 3 <= maxBytes) return null;
+  const size = Buffer.byteLength(req.json);
+  if (size <= maxBytes) return null;
+  return `the ${req.k === 'evt' ? 'event' : 'command'} is ${size} bytes serialised, over the limit of ${maxBytes}`;
+}

@@ -2,16 +2,16 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { RaftNode, StateMachine } from '@raft-cqrs/raft';
-import { FileStorage, MemoryStorage, RaftStorage } from '@raft-cqrs/raft/storage';
-import { createPeerRequestHandler, HttpTransport, mountPeerHandler } from '@raft-cqrs/raft/transport';
+import type { StateMachine } from '@raft-cqrs/raft';
+import { mountPeerHandler } from '@raft-cqrs/raft/transport';
 import { Subscription } from 'rxjs';
 import { RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
 import { RaftClusterLogger } from '../raft-cluster.logger';
 import { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 import { RaftClusterService } from '../raft-cluster.service';
 import { createGroupPeerDispatcher, groupSecret, isRaftGroupName } from './group-peer';
-import { GroupPeerDirectory, RaftGroup } from './raft-group';
+import { GroupPeerDirectory } from './group-peer-directory';
+import { RaftGroup } from './raft-group';
 
 /** Options of {@link RaftGroupHost} (provide them under {@link RAFT_GROUP_HOST_OPTIONS}; all optional). */
 export interface RaftGroupHostOptions {
@@ -52,6 +52,7 @@ export interface RaftGroupSpec {
 @Injectable()
 export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly groups = new Map<string, RaftGroup>();
+  private readonly directories = new Map<string, GroupPeerDirectory>();
   private readonly logger: RaftClusterLogger;
   private readonly maxGroups: number;
   private unmount: (() => void) | null = null;
@@ -119,7 +120,7 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
     });
     this.unmount = mountPeerHandler(server, dispatcher);
     this.clusterEvents = this.cluster.events$.subscribe((e) => {
-      if (e.type === 'member-added' || e.type === 'member-removed') for (const g of this.groups.values()) g.directory.refresh();
+      if (e.type === 'member-added' || e.type === 'member-removed') for (const d of this.directories.values()) d.refresh();
     });
     this.bootstrapped = true;
     for (const w of this.waiting.splice(0)) w();
@@ -130,11 +131,10 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
     this.shuttingDown = true;
     for (const w of this.waiting.splice(0)) w();
     const groups = [...this.groups.values()];
-    await Promise.all(groups.map((g) => this.handOver(g)));
     await Promise.all(
       groups.map(async (g) => {
         try {
-          await g.node.stop('shutdown');
+          await g.stop();
         } catch (err) {
           this.logger.error(`group ${g.name}: stopping failed: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -144,20 +144,6 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
     this.unmount?.();
     this.unmount = null;
     if (groups.length > 0) this.logger.info(`${groups.length} group(s) stopped; storage closed`);
-  }
-
-  private async handOver(g: RaftGroup): Promise<void> {
-    const timeoutMs = this.options.shutdownTransferTimeoutMs;
-    if (!g.isLeader || timeoutMs <= 0) return;
-    const conf = g.conf;
-    if (conf === null || !conf.voters.some((v) => v !== this.options.memberId)) return;
-    try {
-      g.node.transferLeadership();
-    } catch {
-      return;
-    }
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && !(g.leaderId !== null && g.leaderId !== this.options.memberId)) await new Promise((r) => setTimeout(r, 5));
   }
 
   // ---------------------------------------------------------------- internals
@@ -175,69 +161,32 @@ export class RaftGroupHost implements OnApplicationBootstrap, BeforeApplicationS
 
   private create(name: string, spec: RaftGroupSpec): RaftGroup {
     const o = this.options;
-    const logger = new RaftClusterLogger(o.memberId, o.secret).child(`group ${name}`);
-    const key = groupSecret(o.secret, name);
-    const transport = new HttpTransport({ selfId: o.memberId, secret: key, requestTimeoutMs: o.requestTimeoutMs, logger: logger.child('transport'), mode: 'stream' });
-    const directory = new GroupPeerDirectory(transport, name, o.memberId, () => this.hints());
-    const storage: RaftStorage = o.dataDir === ':memory:' ? new MemoryStorage() : new FileStorage(path.join(o.dataDir, 'groups', name), { logger: logger.child('storage') });
-    const node = new RaftNode({
-      id: o.memberId,
-      initialMembers: { ...spec.initialMembers },
-      electionTimeoutMs: o.electionTimeout,
-      heartbeatMs: o.heartbeatInterval,
-      compactionThreshold: o.compactionThreshold,
-      storage,
-      transport: directory,
+    return RaftGroup.assemble({
+      name,
+      options: o,
+      storageDir: o.dataDir === ':memory:' ? ':memory:' : path.join(o.dataDir, 'groups', name),
+      initialMembers: spec.initialMembers,
       stateMachine: spec.stateMachine,
-      logger,
-    });
-    // The prefix shows this group's term and role, not the main group's.
-    logger.bindState(() => {
-      try {
-        const st = node.status();
-        return { term: st.term, role: st.role };
-      } catch {
-        return null; // not started yet
-      }
-    });
-    let group: RaftGroup | null = null;
-    const handler = createPeerRequestHandler({
-      secret: key,
-      maxBodyBytes: o.maxPeerBodyBytes,
-      selfId: o.memberId,
-      logger,
-      onMessages: (msgs) => {
-        if (group?.isStarted) node.receive(msgs);
+      peerSecret: groupSecret(o.secret, name),
+      peers: (transport) => {
+        const directory = new GroupPeerDirectory(transport, name, o.memberId, () => this.hints());
+        this.directories.set(name, directory);
+        return directory;
       },
-    });
-    node.on('fatal', (err) => logger.error(`stopped after a fatal error: ${err.message}`));
-    group = new RaftGroup(name, node, storage, directory, handler, {
-      memberId: o.memberId,
-      advertiseUrl: o.advertiseUrl,
-      electionTimeout: o.electionTimeout,
-      forwardTimeoutMs: o.forwardTimeoutMs,
-      secret: o.secret,
+      logger: new RaftClusterLogger(o.memberId, o.secret).child(`group ${name}`),
       hints: () => this.hints(),
     });
-    return group;
   }
 
   private async start(group: RaftGroup): Promise<void> {
     if (!this.bootstrapped) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.shuttingDown) {
-      group.markFailed(new Error('the node is shutting down'));
-      return;
-    }
+    if (this.shuttingDown) return group.abandon('the node is shutting down');
     try {
-      await group.node.start();
-      group.markStarted();
+      await group.start();
       const conf = group.node.status().conf;
       this.logger.info(`group ${group.name} up: ${conf.voters.length} voter(s), ${conf.learners.length} learner(s)`);
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.logger.error(`group ${group.name} could not start: ${e.message}`);
-      group.markFailed(e);
-      await group.node.stop('start failed').catch(() => undefined);
+      this.logger.error(`group ${group.name} could not start: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 }

@@ -1,14 +1,16 @@
-import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError, RaftNode } from '@raft-cqrs/raft';
-import type { ConfState, NodeId } from '@raft-cqrs/raft';
-import type { RaftStorage } from '@raft-cqrs/raft/storage';
-import type { HttpTransport, PeerRequestHandler } from '@raft-cqrs/raft/transport';
+import { NodeStoppedError, NotLeaderError, RaftError, RaftNode } from '@raft-cqrs/raft';
+import type { ConfState, MessageTransport, StateMachine } from '@raft-cqrs/raft';
+import { FileStorage, MemoryStorage, RaftStorage } from '@raft-cqrs/raft/storage';
+import { createPeerRequestHandler, HttpTransport, PeerRequestHandler, PeerRequestHandlerOptions, PeerStatus } from '@raft-cqrs/raft/transport';
 import { memberProofHeaders } from '../admin/member-proof';
-import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError } from '../internal/http-client';
-import { ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS, toClusterHttpError } from '../raft-cluster.errors';
-import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
+import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from '../internal/http-client';
+import { InstrumentedStorage } from '../internal/instrumented-storage';
 import { ClusterMemberStatus, raftStatusView, RaftStatusView } from '../internal/status-view';
-import { sleep, withTimeout } from '../internal/timing';
-import { groupPeerUrl } from './group-peer';
+import { sleep, waitUntil, withTimeout } from '../internal/timing';
+import { ClusterHttpError, isLeaderChange, noLeaderError, notLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
+import type { RaftClusterLogger } from '../raft-cluster.logger';
+import type { RaftClusterMetrics } from '../raft-cluster.metrics';
+import { MEMBER_ID_PATTERN, normaliseMemberUrl, ResolvedRaftClusterOptions } from '../raft-cluster.options';
 
 /** One member in a group's status (same shape as `GET /cluster/status`'s members). */
 export type RaftGroupMemberStatus = ClusterMemberStatus;
@@ -18,101 +20,202 @@ export interface RaftGroupStatus extends RaftStatusView {
   group: string;
 }
 
-export interface RaftGroupMemberChange {
+export interface AddMemberResult {
   id: string;
-  url?: string;
-  /** False when nothing changed (already a member with that URL / already gone). */
-  changed: boolean;
+  url: string;
+  /** Always false for a new member: it joins as a learner and is promoted once caught up. */
+  voter: boolean;
+  /** Log index of the configuration change; null when the member was already there (nothing changed). */
   index: number | null;
-  voter?: boolean;
+  /** False when the member was already in the configuration with that URL. */
+  added: boolean;
+  /** The configuration's addresses after the change (`id -> url`). */
   members: Record<string, string>;
 }
 
-/** What a group needs from its host (timeouts and how to reach members outside the group's own configuration). */
-export interface RaftGroupEnv {
-  memberId: string;
-  advertiseUrl: string;
-  electionTimeout: [number, number];
-  forwardTimeoutMs: number;
-  /** The cluster secret: requests forwarded to the group's leader carry a member proof made with it. */
-  secret: string | null;
-  /** Member addresses of the main group: used to reach peers while this node is not in the group's configuration. */
-  hints(): Record<string, string>;
+export interface RemoveMemberResult {
+  id: string;
+  /** False when it was not a member (nothing changed). */
+  removed: boolean;
+  index: number | null;
+  /** Set when this node removed itself: leadership went there first and that leader removed it. */
+  handedOverTo?: string;
+}
+
+export interface TransferResult {
+  previousLeaderId: string;
+  leaderId: string;
+  leaderUrl: string | null;
+  term: number;
+  /** False when `to` was already the leader. */
+  moved: boolean;
+}
+
+/** Where a group's messages go: the transport, behind a directory that decides each peer's URL. */
+export interface GroupPeers extends MessageTransport {
+  peerStatus(): Record<string, PeerStatus>;
+  close(): Promise<void>;
+}
+
+/** How one submission reaches the log: proposed here when this node leads, or sent to the leader. */
+export interface Submission<T> {
+  /** On this node as leader. */
+  here(deadline: number): Promise<T>;
+  /** At `leaderId` (another node). Rejects with an error `isLeaderChange` accepts when it should be tried again. */
+  atLeader(leaderId: string, leaderUrl: string, deadline: number): Promise<T>;
+}
+
+/** What a group is made of; {@link RaftGroup.assemble} builds its storage, transport, node and peer handler. */
+export interface RaftGroupParts {
+  /** The group's name; `main` for the module's own group. Part of every error message of a named group. */
+  name: string;
+  options: ResolvedRaftClusterOptions;
+  /** Folder of the group's log and snapshots; `':memory:'` keeps them in memory (tests). */
+  storageDir: string;
+  /** The initial voters (`id -> member URL`), used only when the storage is empty. */
+  initialMembers: Record<string, string>;
+  stateMachine: StateMachine;
+  /** Key of the group's peer traffic. */
+  peerSecret: string | null;
+  /** Puts a directory between the node and the transport (which URL reaches which peer). */
+  peers(transport: HttpTransport): GroupPeers;
+  logger: RaftClusterLogger;
+  /** Given: storage writes are timed and snapshots counted in these metrics. */
+  metrics?: RaftClusterMetrics;
+  onPeerStatus?(id: string, reachable: boolean): void;
+  /** Serves `POST /raft/command` for this group (see `createPeerRequestHandler`). */
+  onCommand?: PeerRequestHandlerOptions['onCommand'];
+  /** Member addresses known outside the group's configuration (a node added later must reach the leader first). */
+  hints?(): Record<string, string>;
+  /**
+   * Where a membership change is accepted on another node (`/cluster/members[/id]`): a change that a
+   * leader change took away is sent there, and a leader removing itself hands over first and sends its
+   * removal there. Without it, a leader removes itself directly (it steps down once that commits).
+   */
+  membershipPath?(id?: string): string;
 }
 
 /**
- * Decides where a group's peers are reached: the group's configuration when this node is in one,
- * otherwise the main group's addresses (a node added to a group later must answer the group's leader
- * before its first configuration entry arrives). Member URLs get the group's peer prefix.
- */
-export class GroupPeerDirectory {
-  private fromConf: Record<NodeId, string> = {};
-
-  constructor(
-    private readonly transport: HttpTransport,
-    private readonly group: string,
-    private readonly selfId: string,
-    private readonly hints: () => Record<string, string>,
-  ) {}
-
-  send(messages: Parameters<HttpTransport['send']>[0]): void {
-    if (messages.length > 0) this.transport.send(messages);
-  }
-
-  setPeers(addresses: Record<NodeId, string>): void {
-    this.fromConf = { ...addresses };
-    this.refresh();
-  }
-
-  /** Re-reads the hints (the main group's membership changed). */
-  refresh(): void {
-    const source = Object.keys(this.fromConf).length > 0 ? { ...this.hints(), ...this.fromConf } : this.hints();
-    const peers: Record<NodeId, string> = {};
-    for (const [id, url] of Object.entries(source)) if (id !== this.selfId) peers[id] = groupPeerUrl(url, this.group);
-    this.transport.setPeers(peers);
-  }
-
-  peerStatus(): ReturnType<HttpTransport['peerStatus']> {
-    return this.transport.peerStatus();
-  }
-
-  close(): Promise<void> {
-    return this.transport.close();
-  }
-}
-
-/**
- * One Raft group hosted on this node (next to the main group of RaftClusterModule): its RaftNode,
- * storage, transport and peer handler. Made and started by {@link RaftGroupHost}; the app reaches it
- * through the host. Membership, proposals and read barriers act on this group only.
+ * One Raft group on this node, the module's main group and every extra group alike: its RaftNode,
+ * storage, transport and peer handler, and what an app does with a group: propose (with retries at
+ * the leader of the moment), read barriers, status, membership, leadership transfer, forwarding to the
+ * leader and the hand-over at shutdown.
  */
 export class RaftGroup {
   private startedFlag = false;
   private failure: Error | null = null;
   readonly started: Promise<void>;
   private resolveStarted!: () => void;
+  /** `group <name>: ` for an extra group, empty for the main one: the start of its error messages. */
+  private readonly label: string;
 
   constructor(
     readonly name: string,
     readonly node: RaftNode,
     readonly storage: RaftStorage,
-    readonly directory: GroupPeerDirectory,
+    readonly peers: GroupPeers,
     readonly handler: PeerRequestHandler,
-    private readonly env: RaftGroupEnv,
+    private readonly parts: Pick<RaftGroupParts, 'options' | 'hints' | 'membershipPath' | 'logger'>,
   ) {
     this.started = new Promise((resolve) => (this.resolveStarted = resolve));
+    this.label = name === 'main' ? '' : `group ${name}: `;
   }
 
-  /** @internal called by the host */
-  markStarted(): void {
-    this.startedFlag = true;
+  /** Builds a group's storage, transport, node and peer handler; {@link start} starts it. */
+  static assemble(parts: RaftGroupParts): RaftGroup {
+    const o = parts.options;
+    const logger = parts.logger;
+    const transport = new HttpTransport({
+      selfId: o.memberId,
+      secret: parts.peerSecret,
+      requestTimeoutMs: o.requestTimeoutMs,
+      logger,
+      onPeerStatus: parts.onPeerStatus,
+    });
+    const peers = parts.peers(transport);
+    const durable: RaftStorage = parts.storageDir === ':memory:' ? new MemoryStorage() : new FileStorage(parts.storageDir, { logger: logger.child('storage') });
+    const storage = parts.metrics !== undefined ? new InstrumentedStorage(durable, parts.metrics) : durable;
+    const node = new RaftNode({
+      id: o.memberId,
+      initialMembers: { ...parts.initialMembers },
+      electionTimeoutMs: o.electionTimeout,
+      heartbeatMs: o.heartbeatInterval,
+      compactionThreshold: o.compactionThreshold,
+      storage,
+      transport: peers,
+      stateMachine: parts.stateMachine,
+      logger,
+    });
+    node.on('fatal', (err) => logger.error(`the node stopped after a fatal error: ${err.message}`));
+    // Log lines show this group's term and role.
+    logger.bindState(() => {
+      try {
+        const s = node.status();
+        return { term: s.term, role: s.role };
+      } catch {
+        return null; // not started yet
+      }
+    });
+    let group: RaftGroup | null = null;
+    const handler = createPeerRequestHandler({
+      secret: parts.peerSecret,
+      maxBodyBytes: o.maxPeerBodyBytes,
+      selfId: o.memberId,
+      logger,
+      onMessages: (msgs) => {
+        if (group?.isStarted) node.receive(msgs);
+      },
+      onCommand: parts.onCommand,
+    });
+    group = new RaftGroup(parts.name, node, storage, peers, handler, parts);
+    return group;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Opens the storage and starts the node; on failure everything is closed again and the error rethrown. */
+  async start(): Promise<void> {
+    try {
+      await this.node.start();
+      this.startedFlag = true;
+      this.resolveStarted();
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.resolveStarted();
+      await this.node.stop('start failed').catch(() => undefined);
+      throw this.failure;
+    }
+  }
+
+  /** Marks a group that was never started (the node shut down first). */
+  abandon(why: string): void {
+    this.failure = new Error(why);
     this.resolveStarted();
   }
 
-  /** @internal called by the host */
-  markFailed(err: Error): void {
-    this.failure = err;
-    this.resolveStarted();
+  /** Hands leadership to the most caught-up voter (bounded wait), then stops the node and closes its storage. */
+  async stop(signal?: string): Promise<void> {
+    if (this.startedFlag) await this.handOverLeadership(signal);
+    await this.node.stop('shutdown');
+  }
+
+  private async handOverLeadership(signal?: string): Promise<void> {
+    const self = this.options.memberId;
+    const timeoutMs = this.options.shutdownTransferTimeoutMs;
+    const node = this.node;
+    if (!node.isLeader || timeoutMs <= 0 || node.stopReason !== null) return;
+    if (!node.status().conf.voters.some((v) => v !== self)) return;
+    const log = this.parts.logger;
+    log.info(`shutting down${signal ? ` (${signal})` : ''}: handing leadership over to the most caught-up voter`);
+    try {
+      node.transferLeadership();
+    } catch (err) {
+      log.warn(`leadership transfer at shutdown refused: ${(err as Error).message}`);
+      return;
+    }
+    const moved = await waitUntil(() => !node.isLeader && node.leader !== null && node.leader !== self, timeoutMs);
+    if (moved) log.info(`leadership moved to ${node.leader}; stopping`);
+    else log.warn(`leadership did not move within ${timeoutMs} ms; stopping anyway (the others will elect a leader)`);
   }
 
   get isStarted(): boolean {
@@ -126,23 +229,26 @@ export class RaftGroup {
     return null;
   }
 
+  // ---------------------------------------------------------------- state
+
   get isLeader(): boolean {
     return this.isStarted && this.node.isLeader;
   }
 
   get leaderId(): string | null {
-    return this.isStarted ? this.node.leader : null;
+    return this.startedFlag ? this.node.leader : null;
   }
 
   get leaderUrl(): string | null {
     return this.memberUrl(this.leaderId);
   }
 
+  /** The URL of a member in the group's configuration (or known from the hints); null if unknown. */
   memberUrl(id: string | null): string | null {
     if (id === null) return null;
-    if (id === this.env.memberId) return this.env.advertiseUrl;
+    if (id === this.options.memberId) return this.options.advertiseUrl;
     if (!this.startedFlag) return null;
-    return this.node.status().conf.addresses[id] ?? this.env.hints()[id] ?? null;
+    return this.node.status().conf.addresses[id] ?? this.parts.hints?.()[id] ?? null;
   }
 
   get conf(): ConfState | null {
@@ -152,19 +258,20 @@ export class RaftGroup {
   /** Whether this node is a voter or learner of the group (by its latest configuration). */
   get isMember(): boolean {
     const c = this.conf;
-    return c !== null && (c.voters.includes(this.env.memberId) || c.learners.includes(this.env.memberId));
+    const self = this.options.memberId;
+    return c !== null && (c.voters.includes(self) || c.learners.includes(self));
   }
 
   status(): RaftGroupStatus {
     const node = this.requireNode();
-    return { group: this.name, ...raftStatusView(node, this.env.memberId, this.env.advertiseUrl, this.directory.peerStatus(), (id) => this.memberUrl(id)) };
+    return { group: this.name, ...raftStatusView(node, this.options.memberId, this.options.advertiseUrl, this.peers.peerStatus(), (id) => this.memberUrl(id)) };
   }
 
   /**
    * Waits (up to `timeoutMs`) until the group is started and a leader is known; the leader's id, or null.
    * A group that has just been created elects its first leader within a few election timeouts.
    */
-  async waitForLeader(timeoutMs = 3 * this.env.electionTimeout[1]): Promise<string | null> {
+  async waitForLeader(timeoutMs = 3 * this.options.electionTimeout[1]): Promise<string | null> {
     const deadline = Date.now() + timeoutMs;
     await withTimeout(this.started, timeoutMs, () => new Error('start')).catch(() => undefined);
     for (;;) {
@@ -175,154 +282,265 @@ export class RaftGroup {
     }
   }
 
+  // ---------------------------------------------------------------- the log
+
   /** Proposes on this node, which must lead the group (`NotLeaderError` otherwise). */
   propose(data: Uint8Array): Promise<{ index: number; result: unknown }> {
     return this.requireNode().propose(data);
   }
 
-  /** Resolves once this node's copy of the group reflects every write committed before the call. */
-  readBarrier(timeoutMs = Math.max(2 * this.env.electionTimeout[1], 500)): Promise<number> {
-    return withTimeout(
-      this.requireNode().readBarrier(),
-      timeoutMs,
-      () => new ClusterHttpError(503, 'read_timeout', `group ${this.name}: the leader did not confirm a read barrier within ${timeoutMs} ms`, {}, { 'Retry-After': RETRY_AFTER_SECONDS }),
+  /**
+   * Runs `submission` at the leader of the moment until it has an outcome or `forwardTimeoutMs` runs out:
+   * here when this node leads, else at the leader it knows of; after a leader change (not an outcome)
+   * it tries again, at the new leader. The submission must carry one request id across its tries, so
+   * that a try whose entry did commit is answered from the session table instead of applied again.
+   */
+  async submit<T>(submission: Submission<T>): Promise<T> {
+    const timeoutMs = this.options.forwardTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    let delay = 10;
+    let last: unknown = null;
+    for (;;) {
+      try {
+        if (this.isLeader) return await submission.here(deadline);
+        const leaderId = this.leaderId;
+        const url = this.memberUrl(leaderId);
+        if (leaderId !== null && leaderId !== this.options.memberId && url !== null) return await submission.atLeader(leaderId, url, deadline);
+        last = new NotLeaderError(null);
+      } catch (err) {
+        if (!isLeaderChange(err)) throw err;
+        last = err;
+      }
+      if (Date.now() + delay >= deadline) break;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    }
+    if (last instanceof NotLeaderError) throw noLeaderError();
+    throw new ClusterHttpError(
+      503,
+      'unavailable',
+      `${this.label}no outcome within ${timeoutMs} ms (${(last as Error).message}); retry with the same Idempotency-Key to learn it`,
+      {},
+      { 'Retry-After': RETRY_AFTER_SECONDS },
     );
   }
 
-  /** Adds a learner to this group (on its leader); promoted to voter once caught up. Same answer again is `changed: false`. */
-  async addMember(id: string, url: string): Promise<RaftGroupMemberChange> {
+  /** Resolves once this node's copy of the group reflects every write committed before the call (ReadIndex). */
+  readBarrier(timeoutMs = Math.max(2 * this.options.electionTimeout[1], 500)): Promise<number> {
+    return withTimeout(
+      this.requireNode().readBarrier(),
+      timeoutMs,
+      () => new ClusterHttpError(503, 'read_timeout', `${this.label}the leader did not confirm a read barrier within ${timeoutMs} ms`, {}, { 'Retry-After': RETRY_AFTER_SECONDS }),
+    );
+  }
+
+  // ---------------------------------------------------------------- membership and leadership
+
+  /**
+   * Adds a learner (on the leader; `NotLeaderError` elsewhere), promoted to voter once caught up.
+   * Idempotent: a member already there with the same URL is answered with `added: false`.
+   */
+  async addMember(id: string, url: string): Promise<AddMemberResult> {
     if (typeof id !== 'string' || !MEMBER_ID_PATTERN.test(id)) {
-      throw new ClusterHttpError(400, 'bad_request', 'field "ID" must be 1-64 characters of letters, digits, ".", "_" or "-"', { field: 'ID' });
+      throw new ClusterHttpError(400, 'bad_request', 'field "id" must be 1-64 characters of letters, digits, ".", "_" or "-"', { field: 'id' });
     }
     const u = normaliseMemberUrl(url);
-    if ('problem' in u) throw new ClusterHttpError(400, 'bad_request', `field "RaftAddr" ${u.problem}`, { field: 'RaftAddr' });
+    if ('problem' in u) throw new ClusterHttpError(400, 'bad_request', `field "url" ${u.problem}`, { field: 'url' });
     const node = this.requireLeader();
-    const deadline = Date.now() + this.env.forwardTimeoutMs;
+    const deadline = Date.now() + this.options.forwardTimeoutMs;
     for (;;) {
       const conf = node.status().conf;
+      const existing = conf.addresses[id];
       if (conf.voters.includes(id) || conf.learners.includes(id)) {
-        if (conf.addresses[id] === u.url) return { id, url: u.url, changed: false, index: null, voter: conf.voters.includes(id), members: { ...conf.addresses } };
-        throw new ClusterHttpError(409, 'member_conflict', `member ${id} is already in group ${this.name} with URL ${conf.addresses[id] ?? '(none)'}; remove it first`);
+        if (existing === u.url) return { id, url: u.url, voter: conf.voters.includes(id), index: null, added: false, members: { ...conf.addresses } };
+        throw new ClusterHttpError(409, 'member_conflict', `${this.label}member ${id} is already in the group with URL ${existing ?? '(none)'}; remove it first to change its URL`);
       }
       const other = Object.entries(conf.addresses).find(([mid, murl]) => murl === u.url && mid !== id);
-      if (other !== undefined) throw new ClusterHttpError(409, 'url_conflict', `URL ${u.url} already belongs to member ${other[0]} of group ${this.name}`);
+      if (other !== undefined) throw new ClusterHttpError(409, 'url_conflict', `${this.label}URL ${u.url} already belongs to member ${other[0]}`);
       try {
         const { index } = await this.changeTimeout(node.changeMembership({ type: 'addLearner', id, address: u.url }), `adding ${id}`);
-        return { id, url: u.url, changed: true, index, voter: false, members: { ...node.status().conf.addresses } };
+        this.parts.logger.info(`added ${id} (${u.url}) as a learner at index ${index}`);
+        return { id, url: u.url, voter: false, index, added: true, members: { ...node.status().conf.addresses } };
       } catch (err) {
-        if (!(err instanceof RaftError && err.code === 'conf_change_pending') || Date.now() >= deadline) throw this.translate(err);
-        await sleep(20);
-        this.requireLeader();
+        const next = await this.afterFailedChange(err, deadline);
+        if (next === 'elsewhere') return this.memberChangeAtLeader<AddMemberResult>('POST', this.parts.membershipPath!(), { id, url: u.url });
       }
     }
   }
 
   /**
-   * Removes a member from this group (on its leader). A leader may remove itself: it steps down once the
-   * change commits and wakes the most caught-up voter. The last voter cannot be removed.
+   * Removes a member (on the leader; `NotLeaderError` elsewhere); `removed: false` when it is not one.
+   * A leader removing itself hands leadership to the most caught-up voter first when it knows where the
+   * new leader takes membership changes; otherwise it steps down once its removal commits. The last voter
+   * cannot be removed.
    */
-  async removeMember(id: string): Promise<RaftGroupMemberChange> {
+  async removeMember(id: string): Promise<RemoveMemberResult> {
     const node = this.requireLeader();
-    const deadline = Date.now() + this.env.forwardTimeoutMs;
+    const self = this.options.memberId;
+    const conf = node.status().conf;
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) return { id, removed: false, index: null };
+    if (conf.voters.length === 1 && conf.voters[0] === id) {
+      throw new ClusterHttpError(409, 'last_voter', `${this.label}${id} is the only voter; a group cannot remove its last voter`);
+    }
+    if (id === self && this.parts.membershipPath !== undefined) {
+      const moved = await this.transferLeadership();
+      const answer = await this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.parts.membershipPath(id));
+      return { id, removed: true, index: answer.index ?? null, handedOverTo: moved.leaderId };
+    }
+    const deadline = Date.now() + this.options.forwardTimeoutMs;
     for (;;) {
-      const conf = node.status().conf;
-      if (!conf.voters.includes(id) && !conf.learners.includes(id)) {
-        return { id, changed: false, index: null, members: { ...conf.addresses } };
-      }
-      if (conf.voters.length === 1 && conf.voters[0] === id) {
-        throw new ClusterHttpError(409, 'last_voter', `${id} is the only voter of group ${this.name}; a group cannot remove its last voter`);
-      }
       try {
         const { index } = await this.changeTimeout(node.changeMembership({ type: 'remove', id }), `removing ${id}`);
-        return { id, changed: true, index, members: { ...node.status().conf.addresses } };
+        this.parts.logger.info(`removed ${id} at index ${index}`);
+        return { id, removed: true, index };
       } catch (err) {
-        if (!(err instanceof RaftError && err.code === 'conf_change_pending') || Date.now() >= deadline) throw this.translate(err);
-        await sleep(20);
-        if (!node.isLeader) throw this.translate(new NotLeaderError(node.leader));
+        const next = await this.afterFailedChange(err, deadline);
+        if (next === 'elsewhere') return this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.parts.membershipPath!(id));
+        const c = this.requireLeader().status().conf;
+        if (!c.voters.includes(id) && !c.learners.includes(id)) return { id, removed: true, index: null };
       }
     }
   }
 
-  /** Moves this group's leadership (on its leader) to `to` or the most caught-up voter; resolves once another node leads. */
-  async transferLeadership(to?: string): Promise<{ previousLeaderId: string; leaderId: string; leaderUrl: string | null; term: number; moved: boolean }> {
+  /**
+   * After a membership change failed: `'retry'` it here, `'elsewhere'` at the new leader, or throws.
+   * A change that a leader change took away was not applied, and changes are idempotent: once a leader
+   * is known it is retried here when this node leads again, else sent to that leader (when the group
+   * knows where it takes changes). A change refused because another is still pending is retried shortly.
+   */
+  private async afterFailedChange(err: unknown, deadline: number): Promise<'retry' | 'elsewhere'> {
+    if (Date.now() >= deadline) throw err;
+    if (isLeaderChange(err)) {
+      if (!(await waitUntil(() => this.leaderId !== null, deadline - Date.now()))) throw err;
+      if (this.leaderId === this.options.memberId) {
+        this.parts.logger.info('a membership change was lost to a leader change and this node leads again: retrying it');
+        return 'retry';
+      }
+      if (this.parts.membershipPath !== undefined) return 'elsewhere';
+      throw new NotLeaderError(this.leaderId);
+    }
+    if (!(err instanceof RaftError && err.code === 'conf_change_pending')) throw err;
+    await sleep(20);
+    this.requireLeader();
+    return 'retry';
+  }
+
+  /** Sends a membership change to the leader (another node) and returns its answer, or throws it as an error. */
+  private async memberChangeAtLeader<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const answer = await this.forwardToLeader(method, path, body);
+    const json = jsonBody(answer) as (Partial<T> & { error?: string; message?: string }) | null;
+    if (answer.status >= 300) {
+      throw new ClusterHttpError(answer.status, json?.error ?? 'forward_failed', json?.message ?? `the leader ${this.leaderId ?? '(unknown)'} answered ${answer.status}`);
+    }
+    return json as T;
+  }
+
+  /**
+   * Moves leadership (on the leader; `NotLeaderError` elsewhere) to `to`, or to the most caught-up voter,
+   * and resolves once another node leads (409 `transfer_failed` when it did not move in time).
+   */
+  async transferLeadership(to?: string): Promise<TransferResult> {
     const node = this.requireLeader();
-    const self = this.env.memberId;
+    const self = this.options.memberId;
     const s = node.status();
     if (to !== undefined) {
-      if (to === self) return { previousLeaderId: self, leaderId: self, leaderUrl: this.env.advertiseUrl, term: s.term, moved: false };
-      if (s.conf.learners.includes(to)) throw new ClusterHttpError(409, 'not_voter', `${to} is a learner of group ${this.name}; only a voter can lead`);
-      if (!s.conf.voters.includes(to)) throw new ClusterHttpError(404, 'not_found', `${to} is not a member of group ${this.name}`);
+      if (to === self) return { previousLeaderId: self, leaderId: self, leaderUrl: this.options.advertiseUrl, term: s.term, moved: false };
+      if (s.conf.learners.includes(to)) throw new ClusterHttpError(409, 'not_voter', `${this.label}${to} is a learner (not yet caught up); only a voter can lead`);
+      if (!s.conf.voters.includes(to)) throw new ClusterHttpError(404, 'not_found', `${this.label}${to} is not a member`);
     } else if (!s.conf.voters.some((v) => v !== self)) {
-      throw new ClusterHttpError(409, 'no_transferee', `group ${this.name} has no other voter to hand leadership to`);
+      throw new ClusterHttpError(409, 'no_transferee', `${this.label}there is no other voter to hand leadership to`);
     }
     try {
       node.transferLeadership(to);
     } catch (err) {
       if (err instanceof RaftError && err.code === 'bad_conf_change') throw new ClusterHttpError(409, 'transfer_refused', err.message);
-      throw this.translate(err);
+      throw err;
     }
-    const timeoutMs = Math.max(2 * this.env.electionTimeout[1], 1000);
-    const deadline = Date.now() + timeoutMs;
-    while (!(node.leader !== null && node.leader !== self)) {
-      if (Date.now() >= deadline) {
-        if (node.isLeader) throw new ClusterHttpError(409, 'transfer_failed', `group ${this.name}: leadership did not move within ${timeoutMs} ms; this node still leads`);
-        throw noLeaderError(`group ${this.name}: leadership is moving; retry shortly`);
-      }
-      await sleep(5);
+    const timeoutMs = Math.max(2 * this.options.electionTimeout[1], 1000);
+    this.parts.logger.info(`leadership transfer to ${to ?? 'the most caught-up voter'} started`);
+    const moved = await waitUntil(() => node.leader !== null && node.leader !== self, timeoutMs);
+    if (moved) {
+      const leaderId = node.leader!;
+      return { previousLeaderId: self, leaderId, leaderUrl: this.memberUrl(leaderId), term: node.status().term, moved: true };
     }
-    const leaderId = node.leader;
-    return { previousLeaderId: self, leaderId, leaderUrl: this.memberUrl(leaderId), term: node.status().term, moved: true };
+    if (node.isLeader) {
+      throw new ClusterHttpError(409, 'transfer_failed', `${this.label}leadership did not move within ${timeoutMs} ms (the target may be unreachable or far behind); this node still leads`);
+    }
+    throw noLeaderError(`${this.label}leadership is moving: no leader is known yet; retry shortly`);
   }
+
+  // ---------------------------------------------------------------- forwarding
 
   /**
-   * Sends a request to this group's leader on a client's behalf (`x-raft-forwarded: 1`, so it is never
-   * forwarded again) and returns its answer; 503 when no leader is known or it cannot be reached.
+   * Sends a request to the group's leader on a client's behalf (marked `x-raft-forwarded: 1`, so the
+   * leader never forwards it again) and returns its answer. 503 when no leader is known.
    */
   async forwardToLeader(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-    const leaderId = this.leaderId;
-    const url = this.memberUrl(leaderId);
-    if (leaderId === null || url === null || leaderId === this.env.memberId) throw noLeaderError(`group ${this.name}: no leader is known right now; retry shortly`);
-    try {
-      const proof = memberProofHeaders(this.env.secret, method, path, body);
-      return await httpCall(url, { method, path, body, headers: { ...headers, ...proof, [FORWARDED_HEADER]: '1' }, timeoutMs: this.env.forwardTimeoutMs + 1000 });
-    } catch (err) {
-      const m = err instanceof Error ? err.message : String(err);
-      if (err instanceof HttpCallError && err.kind === 'timeout') throw new ClusterHttpError(504, 'leader_timeout', `group ${this.name}: the leader ${leaderId} did not answer: ${m}`);
-      throw new ClusterHttpError(503, 'leader_unreachable', `group ${this.name}: the leader ${leaderId} could not be reached: ${m}`, { leaderId, leaderUrl: url }, { 'Retry-After': RETRY_AFTER_SECONDS });
+    // A connection that failed before any answer is retried (at the leader of that moment) when repeating
+    // the request is harmless: idempotent methods, requests with an idempotency key, and the cluster's own
+    // membership and transfer requests (they check what is already done).
+    const o = this.options;
+    const hasKey = Object.keys(headers).some((h) => o.idempotencyHeaders.includes(h.toLowerCase()));
+    const retrySafe = method !== 'POST' && method !== 'PATCH' ? true : hasKey || /\/cluster\/(members|leadership-transfer)(\/|$|\?)/.test(path);
+    const attempts = retrySafe ? 3 : 1;
+    for (let attempt = 1; ; attempt++) {
+      const leaderId = this.leaderId;
+      const url = this.memberUrl(leaderId);
+      if (leaderId === null || url === null || leaderId === o.memberId) throw noLeaderError();
+      this.onForward?.();
+      try {
+        return await httpCall(url, {
+          method,
+          path,
+          body,
+          headers: { ...headers, ...memberProofHeaders(o.secret, method, path, body), [FORWARDED_HEADER]: '1' },
+          timeoutMs: o.forwardTimeoutMs + 1000,
+        });
+      } catch (err) {
+        const m = err instanceof Error ? err.message : String(err);
+        if (err instanceof HttpCallError && err.kind === 'timeout') throw new ClusterHttpError(504, 'leader_timeout', `${this.label}the leader ${leaderId} did not answer: ${m}`);
+        if (attempt >= attempts) {
+          throw new ClusterHttpError(503, 'leader_unreachable', `${this.label}the leader ${leaderId} could not be reached: ${m}`, { leaderId, leaderUrl: url }, { 'Retry-After': RETRY_AFTER_SECONDS });
+        }
+        await sleep(50 * 3 ** (attempt - 1));
+      }
     }
   }
 
-  /** A Raft error of this group as its HTTP answer (the leader named is this group's). */
-  translate(err: unknown): unknown {
-    if (err instanceof NotLeaderError) {
-      const leaderId = err.leaderId;
-      return new ClusterHttpError(503, 'not_leader', `this node does not lead group ${this.name}`, { leaderId, leaderUrl: this.memberUrl(leaderId) }, { 'Retry-After': RETRY_AFTER_SECONDS });
-    }
-    if (err instanceof ProposalLostError) {
-      return new ClusterHttpError(503, 'proposal_lost', `group ${this.name}: ${err.message}; retry`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
-    }
-    if (err instanceof NodeStoppedError) return new ClusterHttpError(503, 'stopped', `group ${this.name}: ${err.message}`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
-    if (err instanceof RaftError) return toClusterHttpError(err);
-    return err;
+  /** Called once per forwarded request (the main group counts them in its metrics). */
+  onForward: (() => void) | null = null;
+
+  // ---------------------------------------------------------------- helpers
+
+  private get options(): ResolvedRaftClusterOptions {
+    return this.parts.options;
   }
 
-  private requireNode(): RaftNode {
+  /** The node, once started; 503 before that or after a start failure. */
+  requireNode(): RaftNode {
     if (!this.startedFlag || this.failure !== null) {
-      const why = this.failure?.message ?? 'it is starting';
-      throw new ClusterHttpError(503, 'group_unavailable', `group ${this.name} is not running on this node (${why})`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
+      const why = this.failure?.message ?? 'it starts at application bootstrap';
+      throw new ClusterHttpError(503, 'not_started', `${this.label}the node has not started (${why})`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
     }
     return this.node;
   }
 
-  private requireLeader(): RaftNode {
+  /** The node when it leads the group; `NotLeaderError` (or `NodeStoppedError`) otherwise. */
+  requireLeader(): RaftNode {
     const node = this.requireNode();
-    if (node.stopReason !== null) throw this.translate(new NodeStoppedError(node.stopReason));
-    if (!node.isLeader) throw this.translate(new NotLeaderError(node.leader === this.env.memberId ? null : node.leader));
+    if (node.stopReason !== null) throw new NodeStoppedError(node.stopReason);
+    if (!node.isLeader) throw new NotLeaderError(node.leader === this.options.memberId ? null : node.leader);
     return node;
   }
 
+  /** The one HTTP answer for "not the leader" of this group, naming where its leader is. */
+  notLeader(message?: string): ClusterHttpError {
+    const id = this.leaderId === this.options.memberId ? null : this.leaderId;
+    return notLeaderError(id, this.memberUrl(id), message);
+  }
+
   private changeTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-    const ms = this.env.forwardTimeoutMs;
-    return withTimeout(p, ms, () => new ClusterHttpError(504, 'timeout', `group ${this.name}, ${what}: the configuration change was not applied within ${ms} ms`));
+    const ms = this.options.forwardTimeoutMs;
+    return withTimeout(p, ms, () => new ClusterHttpError(504, 'timeout', `${this.label}${what}: the configuration change was proposed but not applied within ${ms} ms; check the status`));
   }
 }

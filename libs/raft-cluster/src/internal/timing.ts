@@ -10,3 +10,13 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+
+/** Polls `cond` every 5 ms until it holds (true) or `timeoutMs` passes (false). */
+export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() >= deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
