@@ -35,8 +35,6 @@ export interface HttpTransportOptions {
   logger?: TransportLogger;
   /** Called on each change of a peer's reachability (including the first success or failure). */
   onPeerStatus?: (peerId: string, reachable: boolean) => void;
-  /** The only sending mode (one long-lived `POST /raft/stream` per peer); accepted so that callers naming it need no change. */
-  mode?: 'stream';
 }
 
 export class HttpTransport {
@@ -54,7 +52,6 @@ export class HttpTransport {
     if (!(maxBatchBytes > BATCH_OVERHEAD)) throw new TypeError(`HttpTransport: maxBatchBytes must be more than ${BATCH_OVERHEAD}`);
     const maxQueueMessages = opts.maxQueueMessages ?? DEFAULT_MAX_QUEUE_MESSAGES;
     if (!(maxQueueMessages >= 1)) throw new TypeError('HttpTransport: maxQueueMessages must be at least 1');
-    if (opts.mode !== undefined && opts.mode !== 'stream') throw new TypeError(`HttpTransport: mode must be 'stream'`);
     const retryDelayMs = opts.retryDelayMs ?? 10;
     this.settings = {
       secret: opts.secret,

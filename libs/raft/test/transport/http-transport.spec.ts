@@ -1,7 +1,6 @@
 import * as http from 'node:http';
 import { EntryType, HeartbeatRequest, Message } from '../../src/core/types';
 import { encodeMessages } from '../../src/transport/codec';
-import { HttpTransport } from '../../src/transport/http-transport';
 import { PEER_STREAM_PATH } from '../../src/transport/peer-endpoints';
 import { cleanups, commits, freePort, hb, SECRET, setup, sleep, stallWrites, startPeer, tick, transport, waitFor } from './loopback';
 
@@ -239,9 +238,5 @@ describe('HttpTransport: setup and lifecycle', () => {
     t.send([hb('a', 'b', 2)]);
     await sleep(20);
     expect(b.received).toHaveLength(1);
-  });
-
-  it("refuses a mode other than 'stream' (one POST per batch is gone)", () => {
-    expect(() => new HttpTransport({ selfId: 'a', secret: null, requestTimeoutMs: 100, mode: 'request' as 'stream' })).toThrow(/mode must be 'stream'/);
   });
 });
