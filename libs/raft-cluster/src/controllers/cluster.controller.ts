@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { AdminOnly } from '../admin/admin-only.decorator';
 import { RaftReadGuard } from '../admin/admin.guard';
 import { FORWARDED_HEADER, jsonBody } from '../internal/http-client';
-import { badRequest, ClusterHttpError, noLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
+import { badRequest, noLeaderError, notLeaderError } from '../raft-cluster.errors';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
 import { AddMemberResult, ClusterStatus, RaftClusterService, RemoveMemberResult, TransferResult } from '../raft-cluster.service';
 import { ClusterExceptionFilter } from '../http/cluster-exception.filter';
@@ -101,13 +101,8 @@ export class ClusterController {
     if (this.cluster.isLeader) return LOCAL;
     const leaderId = this.cluster.leaderId;
     if (req.headers[FORWARDED_HEADER] !== undefined) {
-      throw new ClusterHttpError(
-        503,
-        'not_leader',
-        'this node got a forwarded request but is not the leader (leadership moved); retry',
-        { leaderId, leaderUrl: this.cluster.leaderUrl },
-        { 'Retry-After': RETRY_AFTER_SECONDS },
-      );
+      const known = leaderId === this.cluster.memberId ? null : leaderId;
+      throw notLeaderError(known, this.cluster.memberUrl(known), 'this node got a forwarded request but is not the leader (leadership moved); retry');
     }
     if (leaderId === null || leaderId === this.cluster.memberId) throw noLeaderError();
     const headers: Record<string, string> = {};

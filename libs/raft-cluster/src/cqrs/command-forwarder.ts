@@ -8,9 +8,13 @@ import { checkUnstamped, EncodedRequest, encodeUnstamped, EnvelopeError, oversiz
 import { deserializeError, SerializedError, serializeError } from './error-codec';
 import { unknownName } from './leader-proposals';
 import type { PendingCommands } from './pending-commands';
+import { HttpAnswer, httpCall } from '../internal/http-client';
 
 /** Commands in one forwarded request, at most. */
 const MAX_FORWARD_BATCH = 256;
+
+/** Largest answer to one forwarded batch (256 results). */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** The leader's answer for one forwarded command. */
 type ForwardAnswer = { ok: true; result: unknown } | { ok: false; error: SerializedError } | ForwardFailure;
@@ -41,6 +45,28 @@ export interface ForwardedCommandTarget {
   leaderId(): string | null;
   propose(req: EncodedRequest, deadline: number): Promise<unknown>;
   readonly pending: PendingCommands;
+}
+
+function failAll(items: ForwardItem[], err: Error): void {
+  for (const item of items) item.reject(err);
+}
+
+/** Settles each command of a batch with its answer, or all of them when the whole request was refused. */
+function settleBatch(answer: HttpAnswer, items: ForwardItem[]): void {
+  let parsed: { answers?: { status: number; body: ForwardAnswer }[] } & Partial<ForwardFailure>;
+  try {
+    parsed = JSON.parse(answer.body.toString('utf8')) as typeof parsed;
+  } catch {
+    return failAll(items, new LeaderUnavailableError(`the leader answered ${answer.status} without JSON`));
+  }
+  if (!Array.isArray(parsed.answers) || parsed.answers.length !== items.length) {
+    // The whole request was refused (401, 413, 503 while starting...).
+    const f = parsed as ForwardFailure;
+    if (f.retry === true || answer.status === 503) return failAll(items, new LeaderUnavailableError(`${f.error ?? answer.status}: ${f.message ?? ''}`));
+    const retryAfter = answer.headers['retry-after'];
+    return failAll(items, new ClusterHttpError(answer.status, f.error ?? 'forward_failed', f.message ?? `the leader answered ${answer.status}`, {}, typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : {}));
+  }
+  parsed.answers.forEach((a, i) => settle(a, items[i]));
 }
 
 function settle(a: { status: number; body: ForwardAnswer }, item: ForwardItem): void {
@@ -111,36 +137,16 @@ export class CommandForwarder {
     };
     this.metrics.forwardedRequests.inc(items.length);
     const remaining = Math.max(1, Math.max(...items.map((i) => i.deadline)) - Date.now());
-    const failAll = (err: Error): void => {
-      for (const item of items) item.reject(err);
-    };
-    const req = http.request(new URL(PEER_COMMAND_PATH, peerUrl), { method: 'POST', headers, agent: this.agent, timeout: remaining }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => failAll(new LeaderUnavailableError('the leader closed the connection')));
-      res.on('end', () => {
-        let parsed: { answers?: { status: number; body: ForwardAnswer }[] } & Partial<ForwardFailure>;
-        try {
-          parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof parsed;
-        } catch {
-          return failAll(new LeaderUnavailableError(`the leader answered ${res.statusCode} without JSON`));
-        }
-        const retryAfter = res.headers['retry-after'];
-        if (!Array.isArray(parsed.answers) || parsed.answers.length !== items.length) {
-          // The whole request was refused (401, 413, 503 while starting...).
-          const f = parsed as ForwardFailure;
-          if (f.retry === true || res.statusCode === 503) return failAll(new LeaderUnavailableError(`${f.error ?? res.statusCode}: ${f.message ?? ''}`));
-          return failAll(new ClusterHttpError(res.statusCode ?? 500, f.error ?? 'forward_failed', f.message ?? `the leader answered ${res.statusCode}`, {}, typeof retryAfter === 'string' ? { 'Retry-After': retryAfter } : {}));
-        }
-        parsed.answers.forEach((a, i) => settle(a, items[i]));
-      });
-    });
-    const inFlight = { leaderId, abandon: (): void => void req.destroy(new Error(`leadership moved away from ${leaderId}`)) };
+    // A new leader means this one may never answer (it is deposed, maybe partitioned away): ask the new one.
+    const abort = new AbortController();
+    const inFlight = { leaderId, abandon: (): void => abort.abort(`leadership moved away from ${leaderId}`) };
     this.inFlight.add(inFlight);
-    req.on('close', () => this.inFlight.delete(inFlight));
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e: NodeJS.ErrnoException) => failAll(new LeaderUnavailableError(`forwarding to the leader failed: ${e.code ?? e.message}`)));
-    req.end(body);
+    httpCall(peerUrl, { method: 'POST', path: PEER_COMMAND_PATH, rawBody: body, headers, timeoutMs: remaining, agent: this.agent, signal: abort.signal, maxAnswerBytes: MAX_ANSWER_BYTES })
+      .then(
+        (answer) => settleBatch(answer, items),
+        (err: unknown) => failAll(items, new LeaderUnavailableError(`forwarding to the leader failed: ${(err as Error).message}`)),
+      )
+      .finally(() => this.inFlight.delete(inFlight));
   }
 
   // ---------------------------------------------------------------- receiving (on the leader)

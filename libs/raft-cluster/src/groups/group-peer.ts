@@ -12,7 +12,7 @@ export const RAFT_GROUP_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export const RAFT_GROUP_PEER_PREFIX = '/raft-groups';
 
-/** The peer stream path of the groups' transports (they always use stream mode). */
+/** The peer stream path of the groups' transports. */
 const STREAM_PATH = '/raft/stream';
 const EMPTY = Buffer.alloc(0);
 

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch } from '@nestjs/common';
 import { NodeStoppedError, NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
 import { ClusterExceptionFilter } from './cluster-exception.filter';
-import { ClusterHttpError } from '../raft-cluster.errors';
+import { ClusterHttpError, LeaderUnavailableError } from '../raft-cluster.errors';
 import { RelayedAnswer } from './relayed-answer';
 
 /**
@@ -10,7 +10,7 @@ import { RelayedAnswer } from './relayed-answer';
  * (`Retry-After`, `Location`), rendered as `ClusterExceptionFilter` renders them. Every other error is
  * left to the app's filters.
  */
-@Catch(ClusterHttpError, NotLeaderError, RaftError, NodeStoppedError, ProposalLostError, RelayedAnswer)
+@Catch(ClusterHttpError, NotLeaderError, RaftError, NodeStoppedError, ProposalLostError, LeaderUnavailableError, RelayedAnswer)
 export class ClusterErrorFilter extends ClusterExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;

@@ -5,7 +5,7 @@ import { Observable } from 'rxjs';
 import { RelayedAnswer } from './relayed-answer';
 import { FORWARDED_HEADER } from '../internal/http-client';
 import { LEADER_ONLY, RAFT_CLUSTER_OPTIONS } from '../raft-cluster.constants';
-import { ClusterHttpError, noLeaderError } from '../raft-cluster.errors';
+import { ClusterHttpError, noLeaderError, notLeaderError } from '../raft-cluster.errors';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 import { RaftClusterService } from '../raft-cluster.service';
 
@@ -46,7 +46,8 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
     const leaderId = this.cluster.leaderId;
     const leaderUrl = this.cluster.leaderUrl;
     if (req.headers[FORWARDED_HEADER] !== undefined) {
-      throw noLeaderError('this request was forwarded here as to the leader, but this node does not lead (leadership is moving); retry shortly');
+      const known = leaderId === this.cluster.memberId ? null : leaderId;
+      throw notLeaderError(known, this.cluster.memberUrl(known), 'this request was forwarded here as to the leader, but this node does not lead (leadership is moving); retry shortly');
     }
     if (leaderId === null || leaderUrl === null || leaderId === this.cluster.memberId) throw noLeaderError();
     const path = req.originalUrl ?? req.url ?? '/';
@@ -55,7 +56,7 @@ export class LeaderOnlyInterceptor implements NestInterceptor {
       throw new ClusterHttpError(307, 'not_leader', `this node is not the leader; the leader is ${leaderId}`, { leaderId, leaderUrl }, { Location: new URL(path, leaderUrl).toString() });
     }
     if (mode === 'reject') {
-      throw new ClusterHttpError(409, 'not_leader', `this node is not the leader; send the request to ${leaderId}`, { leaderId, leaderUrl });
+      throw notLeaderError(leaderId, leaderUrl, `this node is not the leader; send the request to ${leaderId}`, 409);
     }
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_REQUEST_HEADERS) {
