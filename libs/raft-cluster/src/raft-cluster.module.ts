@@ -10,7 +10,8 @@ import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
 import { RaftClusterLogger } from './raft-cluster.logger';
 import { RaftClusterMetrics } from './raft-cluster.metrics';
 import { RAFT_CLUSTER_MODULE_OPTIONS, RaftClusterConfigurableModule } from './raft-cluster.module-definition';
-import { RaftClusterModuleOptions, ResolvedRaftClusterOptions, validateRaftClusterOptions } from './raft-cluster.options';
+import { validateRaftClusterOptions } from './options/validate-options';
+import { RaftClusterModuleOptions, ResolvedRaftClusterOptions } from './raft-cluster.options';
 import { RaftClusterService } from './raft-cluster.service';
 import { RaftHealthIndicator } from './raft-health.indicator';
 

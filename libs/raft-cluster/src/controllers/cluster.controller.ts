@@ -4,7 +4,7 @@ import { AdminOnly } from '../admin/admin-only.decorator';
 import { RaftReadGuard } from '../admin/admin.guard';
 import { FORWARDED_HEADER, jsonBody } from '../internal/http-client';
 import { badRequest, noLeaderError, notLeaderError } from '../raft-cluster.errors';
-import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../raft-cluster.options';
+import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../options/members';
 import { AddMemberResult, ClusterStatus, RaftClusterService, RemoveMemberResult, TransferResult } from '../raft-cluster.service';
 import { ClusterExceptionFilter } from '../http/cluster-exception.filter';
 import { ClusterRequest } from './http-types';

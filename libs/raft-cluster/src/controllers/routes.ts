@@ -1,4 +1,4 @@
-import { RaftClusterOptionsError } from '../raft-cluster.options';
+import { RaftClusterOptionsError } from '../options/options-error';
 
 /**
  * Where the module serves its routes: a path for each group, or `false` to leave the group out. Apps
