@@ -1,0 +1,141 @@
+import { ConfState, Entry, HardState, SnapshotMeta } from '../core';
+import type { DurableWrite } from '../runtime/ready-processor';
+import type { Rng } from './rng';
+
+/** A write handed to the disk by the node's `persist` port, not yet known durable. */
+export interface PendingWrite {
+  write: DurableWrite;
+  /** The bytes of the snapshot it installs, taken when it was handed over. */
+  snapshotData: Uint8Array | null;
+}
+
+/** When a write handed to the disk completes, and when the node crashes meanwhile (a crash point). */
+export interface WriteSchedule {
+  completesAt: number;
+  crashAt: number | null;
+}
+
+/** What a crash left of the one write it interrupted half-way. */
+export interface TornWrite {
+  landed: DurableWrite;
+  whole: DurableWrite;
+}
+
+/**
+ * One node's virtual disk: what is durable on it (`hardState`, `snapshot`, `snapshotData`,
+ * `entries`, which is all a restart reads), and the writes in flight towards it.
+ *
+ * Writes complete in the order they were handed over, each after a random delay, as with a single
+ * WAL file synced in order. A crash may leave some of the writes in flight on the disk and tear the
+ * next one (see `crash`), which is what makes acknowledging or counting a write before it is durable
+ * show up as a lost entry.
+ */
+export class SimDisk {
+  hardState: HardState = { term: 0, vote: null, commit: 0 };
+  snapshot: SnapshotMeta;
+  snapshotData: Uint8Array = new Uint8Array(0);
+  entries: Entry[] = [];
+  /** Writes handed to the virtual disk, oldest first; each lands when it completes, in this order. */
+  inFlight: PendingWrite[] = [];
+  /** When the newest write completes: a later one never completes before it. */
+  lastWriteAt = 0;
+  /** How long a write takes, in ms (a slow disk fault widens it). */
+  writeMs: [number, number] = [0, 3];
+  /** Set by a fault: the node crashes while its next write is in flight. */
+  crashInNextWrite = false;
+
+  constructor(conf: ConfState) {
+    this.snapshot = { index: 0, term: 0, conf, size: 0 };
+  }
+
+  /** A node (re)starts: nothing of its previous incarnation is still being written. */
+  mount(): void {
+    this.inFlight = [];
+    this.lastWriteAt = 0;
+  }
+
+  /**
+   * Takes a write and decides when it completes. A write the node is to crash in stalls, so that
+   * peers' acknowledgements can arrive before it; the crash then comes before it completes.
+   */
+  submit(pending: PendingWrite, now: number, rng: Rng): WriteSchedule {
+    this.inFlight.push(pending);
+    const stall = this.crashInNextWrite ? rng.int(2, 20) : 0;
+    const completesAt = Math.max(this.lastWriteAt, now + rng.int(this.writeMs[0], this.writeMs[1]) + stall);
+    this.lastWriteAt = completesAt;
+    let crashAt: number | null = null;
+    if (this.crashInNextWrite) {
+      this.crashInNextWrite = false;
+      crashAt = now + rng.int(0, stall - 1);
+    }
+    return { completesAt, crashAt };
+  }
+
+  /** A write completes: it lands. False when it was not the oldest in flight (writes must land in order). */
+  complete(pending: PendingWrite): boolean {
+    const inOrder = this.inFlight.shift() === pending;
+    this.land(pending);
+    return inOrder;
+  }
+
+  /** What `persist` was given reaches the disk. */
+  land({ write, snapshotData }: PendingWrite): void {
+    if (write.snapshot !== null) {
+      const meta = write.snapshot;
+      const at = this.entries.find((e) => e.index === meta.index);
+      this.entries = at !== undefined && at.term === meta.term ? this.entries.filter((e) => e.index > meta.index) : [];
+      this.snapshot = meta;
+      this.snapshotData = snapshotData ?? new Uint8Array(0);
+    }
+    if (write.entries.length > 0) {
+      const first = write.entries[0].index;
+      this.entries = this.entries.filter((e) => e.index < first).concat(write.entries);
+    }
+    if (write.hardState !== null) this.hardState = { ...write.hardState };
+  }
+
+  /**
+   * What a crash leaves of the writes in flight: the disk may have taken some of them whole before
+   * the node learned they were durable, and the next one torn, in the order storage writes a record
+   * (snapshot install, hard state, then the entries, as the WAL does). Returns the torn write, if any.
+   */
+  crash(rng: Rng): TornWrite | null {
+    const writes = this.inFlight;
+    this.inFlight = [];
+    if (writes.length === 0) return null;
+    const whole = rng.int(0, writes.length);
+    for (let i = 0; i < whole; i++) this.land(writes[i]);
+    if (whole === writes.length || !rng.chance(0.5)) return null;
+    const { write, snapshotData } = writes[whole];
+    const parts = (write.snapshot === null ? 0 : 1) + (write.hardState === null ? 0 : 1) + write.entries.length;
+    let left = rng.int(0, parts - 1);
+    const torn: DurableWrite = { snapshot: null, hardState: null, entries: [] };
+    if (write.snapshot !== null) {
+      // The snapshot comes first: tearing before it leaves nothing of this write.
+      if (left === 0) return null;
+      torn.snapshot = write.snapshot;
+      left--;
+    }
+    if (write.hardState !== null && left > 0) {
+      torn.hardState = write.hardState;
+      left--;
+    }
+    torn.entries = write.entries.slice(0, left);
+    this.land({ write: torn, snapshotData });
+    return { landed: torn, whole: write };
+  }
+
+  /** The state machine's own snapshot is written at once (not through `persist`), and compacts the log. */
+  saveSnapshot(meta: SnapshotMeta, data: Uint8Array): void {
+    this.snapshot = meta;
+    this.snapshotData = data;
+    this.entries = this.entries.filter((e) => e.index > meta.index);
+  }
+
+  /** Whether the entry `index`/`term` is durable here (in the log, or covered by the snapshot). */
+  holds(index: number, term: number): boolean {
+    if (this.snapshot.index >= index) return true;
+    const first = this.entries.length > 0 ? this.entries[0].index : this.snapshot.index + 1;
+    return this.entries[index - first]?.term === term;
+  }
+}
