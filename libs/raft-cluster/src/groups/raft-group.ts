@@ -1,16 +1,17 @@
-import { NodeStoppedError, NotLeaderError, RaftError, RaftNode } from '@raft-cqrs/raft';
+import { NodeStoppedError, NotLeaderError, RaftNode } from '@raft-cqrs/raft';
 import type { ConfState, MessageTransport, StateMachine } from '@raft-cqrs/raft';
 import { FileStorage, MemoryStorage, RaftStorage } from '@raft-cqrs/raft/storage';
 import { createPeerRequestHandler, HttpTransport, PeerRequestHandler, PeerRequestHandlerOptions, PeerStatus } from '@raft-cqrs/raft/transport';
 import { memberProofHeaders } from '../admin/member-proof';
-import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError, jsonBody } from '../internal/http-client';
+import { FORWARDED_HEADER, HttpAnswer, httpCall, HttpCallError } from '../internal/http-client';
 import { InstrumentedStorage } from '../internal/instrumented-storage';
 import { ClusterMemberStatus, raftStatusView, RaftStatusView } from '../internal/status-view';
 import { sleep, waitUntil, withTimeout } from '../internal/timing';
 import { ClusterHttpError, isLeaderChange, noLeaderError, notLeaderError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
 import type { RaftClusterLogger } from '../raft-cluster.logger';
 import type { RaftClusterMetrics } from '../raft-cluster.metrics';
-import { MEMBER_ID_PATTERN, normaliseMemberUrl, ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { AddMemberResult, GroupMembership, RemoveMemberResult, TransferResult } from './group-membership';
 
 /** One member in a group's status (same shape as `GET /cluster/status`'s members). */
 export type RaftGroupMemberStatus = ClusterMemberStatus;
@@ -20,36 +21,7 @@ export interface RaftGroupStatus extends RaftStatusView {
   group: string;
 }
 
-export interface AddMemberResult {
-  id: string;
-  url: string;
-  /** Always false for a new member: it joins as a learner and is promoted once caught up. */
-  voter: boolean;
-  /** Log index of the configuration change; null when the member was already there (nothing changed). */
-  index: number | null;
-  /** False when the member was already in the configuration with that URL. */
-  added: boolean;
-  /** The configuration's addresses after the change (`id -> url`). */
-  members: Record<string, string>;
-}
-
-export interface RemoveMemberResult {
-  id: string;
-  /** False when it was not a member (nothing changed). */
-  removed: boolean;
-  index: number | null;
-  /** Set when this node removed itself: leadership went there first and that leader removed it. */
-  handedOverTo?: string;
-}
-
-export interface TransferResult {
-  previousLeaderId: string;
-  leaderId: string;
-  leaderUrl: string | null;
-  term: number;
-  /** False when `to` was already the leader. */
-  moved: boolean;
-}
+export type { AddMemberResult, RemoveMemberResult, TransferResult } from './group-membership';
 
 /** Where a group's messages go: the transport, behind a directory that decides each peer's URL. */
 export interface GroupPeers extends MessageTransport {
@@ -107,7 +79,8 @@ export class RaftGroup {
   readonly started: Promise<void>;
   private resolveStarted!: () => void;
   /** `group <name>: ` for an extra group, empty for the main one: the start of its error messages. */
-  private readonly label: string;
+  readonly label: string;
+  private readonly membership: GroupMembership;
 
   constructor(
     readonly name: string,
@@ -119,6 +92,7 @@ export class RaftGroup {
   ) {
     this.started = new Promise((resolve) => (this.resolveStarted = resolve));
     this.label = name === 'main' ? '' : `group ${name}: `;
+    this.membership = new GroupMembership(this);
   }
 
   /** Builds a group's storage, transport, node and peer handler; {@link start} starts it. */
@@ -340,133 +314,18 @@ export class RaftGroup {
    * Adds a learner (on the leader; `NotLeaderError` elsewhere), promoted to voter once caught up.
    * Idempotent: a member already there with the same URL is answered with `added: false`.
    */
-  async addMember(id: string, url: string): Promise<AddMemberResult> {
-    if (typeof id !== 'string' || !MEMBER_ID_PATTERN.test(id)) {
-      throw new ClusterHttpError(400, 'bad_request', 'field "id" must be 1-64 characters of letters, digits, ".", "_" or "-"', { field: 'id' });
-    }
-    const u = normaliseMemberUrl(url);
-    if ('problem' in u) throw new ClusterHttpError(400, 'bad_request', `field "url" ${u.problem}`, { field: 'url' });
-    const node = this.requireLeader();
-    const deadline = Date.now() + this.options.forwardTimeoutMs;
-    for (;;) {
-      const conf = node.status().conf;
-      const existing = conf.addresses[id];
-      if (conf.voters.includes(id) || conf.learners.includes(id)) {
-        if (existing === u.url) return { id, url: u.url, voter: conf.voters.includes(id), index: null, added: false, members: { ...conf.addresses } };
-        throw new ClusterHttpError(409, 'member_conflict', `${this.label}member ${id} is already in the group with URL ${existing ?? '(none)'}; remove it first to change its URL`);
-      }
-      const other = Object.entries(conf.addresses).find(([mid, murl]) => murl === u.url && mid !== id);
-      if (other !== undefined) throw new ClusterHttpError(409, 'url_conflict', `${this.label}URL ${u.url} already belongs to member ${other[0]}`);
-      try {
-        const { index } = await this.changeTimeout(node.changeMembership({ type: 'addLearner', id, address: u.url }), `adding ${id}`);
-        this.parts.logger.info(`added ${id} (${u.url}) as a learner at index ${index}`);
-        return { id, url: u.url, voter: false, index, added: true, members: { ...node.status().conf.addresses } };
-      } catch (err) {
-        const next = await this.afterFailedChange(err, deadline);
-        if (next === 'elsewhere') return this.memberChangeAtLeader<AddMemberResult>('POST', this.parts.membershipPath!(), { id, url: u.url });
-      }
-    }
+  addMember(id: string, url: string): Promise<AddMemberResult> {
+    return this.membership.addMember(id, url);
   }
 
-  /**
-   * Removes a member (on the leader; `NotLeaderError` elsewhere); `removed: false` when it is not one.
-   * A leader removing itself hands leadership to the most caught-up voter first when it knows where the
-   * new leader takes membership changes; otherwise it steps down once its removal commits. The last voter
-   * cannot be removed.
-   */
-  async removeMember(id: string): Promise<RemoveMemberResult> {
-    const node = this.requireLeader();
-    const self = this.options.memberId;
-    const conf = node.status().conf;
-    if (!conf.voters.includes(id) && !conf.learners.includes(id)) return { id, removed: false, index: null };
-    if (conf.voters.length === 1 && conf.voters[0] === id) {
-      throw new ClusterHttpError(409, 'last_voter', `${this.label}${id} is the only voter; a group cannot remove its last voter`);
-    }
-    if (id === self && this.parts.membershipPath !== undefined) {
-      const moved = await this.transferLeadership();
-      const answer = await this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.parts.membershipPath(id));
-      return { id, removed: true, index: answer.index ?? null, handedOverTo: moved.leaderId };
-    }
-    const deadline = Date.now() + this.options.forwardTimeoutMs;
-    for (;;) {
-      try {
-        const { index } = await this.changeTimeout(node.changeMembership({ type: 'remove', id }), `removing ${id}`);
-        this.parts.logger.info(`removed ${id} at index ${index}`);
-        return { id, removed: true, index };
-      } catch (err) {
-        const next = await this.afterFailedChange(err, deadline);
-        if (next === 'elsewhere') return this.memberChangeAtLeader<RemoveMemberResult>('DELETE', this.parts.membershipPath!(id));
-        const c = this.requireLeader().status().conf;
-        if (!c.voters.includes(id) && !c.learners.includes(id)) return { id, removed: true, index: null };
-      }
-    }
+  /** Removes a member (on the leader; `NotLeaderError` elsewhere); `removed: false` when it is not one. */
+  removeMember(id: string): Promise<RemoveMemberResult> {
+    return this.membership.removeMember(id);
   }
 
-  /**
-   * After a membership change failed: `'retry'` it here, `'elsewhere'` at the new leader, or throws.
-   * A change that a leader change took away was not applied, and changes are idempotent: once a leader
-   * is known it is retried here when this node leads again, else sent to that leader (when the group
-   * knows where it takes changes). A change refused because another is still pending is retried shortly.
-   */
-  private async afterFailedChange(err: unknown, deadline: number): Promise<'retry' | 'elsewhere'> {
-    if (Date.now() >= deadline) throw err;
-    if (isLeaderChange(err)) {
-      if (!(await waitUntil(() => this.leaderId !== null, deadline - Date.now()))) throw err;
-      if (this.leaderId === this.options.memberId) {
-        this.parts.logger.info('a membership change was lost to a leader change and this node leads again: retrying it');
-        return 'retry';
-      }
-      if (this.parts.membershipPath !== undefined) return 'elsewhere';
-      throw new NotLeaderError(this.leaderId);
-    }
-    if (!(err instanceof RaftError && err.code === 'conf_change_pending')) throw err;
-    await sleep(20);
-    this.requireLeader();
-    return 'retry';
-  }
-
-  /** Sends a membership change to the leader (another node) and returns its answer, or throws it as an error. */
-  private async memberChangeAtLeader<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const answer = await this.forwardToLeader(method, path, body);
-    const json = jsonBody(answer) as (Partial<T> & { error?: string; message?: string }) | null;
-    if (answer.status >= 300) {
-      throw new ClusterHttpError(answer.status, json?.error ?? 'forward_failed', json?.message ?? `the leader ${this.leaderId ?? '(unknown)'} answered ${answer.status}`);
-    }
-    return json as T;
-  }
-
-  /**
-   * Moves leadership (on the leader; `NotLeaderError` elsewhere) to `to`, or to the most caught-up voter,
-   * and resolves once another node leads (409 `transfer_failed` when it did not move in time).
-   */
-  async transferLeadership(to?: string): Promise<TransferResult> {
-    const node = this.requireLeader();
-    const self = this.options.memberId;
-    const s = node.status();
-    if (to !== undefined) {
-      if (to === self) return { previousLeaderId: self, leaderId: self, leaderUrl: this.options.advertiseUrl, term: s.term, moved: false };
-      if (s.conf.learners.includes(to)) throw new ClusterHttpError(409, 'not_voter', `${this.label}${to} is a learner (not yet caught up); only a voter can lead`);
-      if (!s.conf.voters.includes(to)) throw new ClusterHttpError(404, 'not_found', `${this.label}${to} is not a member`);
-    } else if (!s.conf.voters.some((v) => v !== self)) {
-      throw new ClusterHttpError(409, 'no_transferee', `${this.label}there is no other voter to hand leadership to`);
-    }
-    try {
-      node.transferLeadership(to);
-    } catch (err) {
-      if (err instanceof RaftError && err.code === 'bad_conf_change') throw new ClusterHttpError(409, 'transfer_refused', err.message);
-      throw err;
-    }
-    const timeoutMs = Math.max(2 * this.options.electionTimeout[1], 1000);
-    this.parts.logger.info(`leadership transfer to ${to ?? 'the most caught-up voter'} started`);
-    const moved = await waitUntil(() => node.leader !== null && node.leader !== self, timeoutMs);
-    if (moved) {
-      const leaderId = node.leader!;
-      return { previousLeaderId: self, leaderId, leaderUrl: this.memberUrl(leaderId), term: node.status().term, moved: true };
-    }
-    if (node.isLeader) {
-      throw new ClusterHttpError(409, 'transfer_failed', `${this.label}leadership did not move within ${timeoutMs} ms (the target may be unreachable or far behind); this node still leads`);
-    }
-    throw noLeaderError(`${this.label}leadership is moving: no leader is known yet; retry shortly`);
+  /** Moves leadership (on the leader) to `to` or the most caught-up voter; resolves once another node leads. */
+  transferLeadership(to?: string): Promise<TransferResult> {
+    return this.membership.transferLeadership(to);
   }
 
   // ---------------------------------------------------------------- forwarding
@@ -512,8 +371,16 @@ export class RaftGroup {
 
   // ---------------------------------------------------------------- helpers
 
-  private get options(): ResolvedRaftClusterOptions {
+  get options(): ResolvedRaftClusterOptions {
     return this.parts.options;
+  }
+
+  get logger(): RaftClusterLogger {
+    return this.parts.logger;
+  }
+
+  get membershipPath(): ((id?: string) => string) | undefined {
+    return this.parts.membershipPath;
   }
 
   /** The node, once started; 503 before that or after a start failure. */
@@ -537,10 +404,5 @@ export class RaftGroup {
   notLeader(message?: string): ClusterHttpError {
     const id = this.leaderId === this.options.memberId ? null : this.leaderId;
     return notLeaderError(id, this.memberUrl(id), message);
-  }
-
-  private changeTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-    const ms = this.options.forwardTimeoutMs;
-    return withTimeout(p, ms, () => new ClusterHttpError(504, 'timeout', `${this.label}${what}: the configuration change was proposed but not applied within ${ms} ms; check the status`));
   }
 }
