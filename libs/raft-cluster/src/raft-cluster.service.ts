@@ -1,8 +1,6 @@
-import * as http from 'node:http';
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import { ConfState, NodeId, RaftNode, Role, StateMachine } from '@raft-cqrs/raft';
-import { mountPeerHandler, PeerRequestHandler } from '@raft-cqrs/raft/transport';
 import { Observable, Subject } from 'rxjs';
 import { DEFAULT_ROUTES, RAFT_CLUSTER_ROUTES, ResolvedRaftClusterRoutes } from './controllers/routes';
 import { memberProofHeaders } from './admin/member-proof';
@@ -11,6 +9,7 @@ import { AddMemberResult, RaftGroup, RemoveMemberResult, TransferResult } from '
 import { HttpAnswer, httpCall, HttpCallError, jsonBody } from './internal/http-client';
 import { AdmissionControl, alwaysServedPattern } from './internal/admission';
 import { PeerDirectory } from './internal/peer-directory';
+import { PeerEndpoint } from './internal/peer-endpoint';
 import { RaftStatusView } from './internal/status-view';
 import { sleep } from './internal/timing';
 import { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
@@ -50,8 +49,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
   private main: RaftGroup | null = null;
   private directory: PeerDirectory | null = null;
   private admission: AdmissionControl | null = null;
-  private unmount: (() => void) | null = null;
-  private peerServer: http.Server | null = null;
+  private endpoint: PeerEndpoint | null = null;
   private joining = false;
   private shuttingDown = false;
   private lastConf: ConfState | null = null;
@@ -117,18 +115,12 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       onShed: () => this.metrics.shedRequests.inc(),
     });
     this.admission = admission;
-    // On the app's own server, every request passes the admission check before Express sees it.
-    const peerHandler = main.handler;
-    const handler: PeerRequestHandler = Object.assign(
-      (req: http.IncomingMessage, res: http.ServerResponse): boolean => peerHandler(req, res) || (o.peerPort === null && admission.shed(req, res)),
-      { closeStreams: () => peerHandler.closeStreams?.() },
-    );
+    const endpoint = (this.endpoint = new PeerEndpoint(this.adapterHost?.httpAdapter?.getHttpServer?.(), o));
     try {
-      await this.mountPeerEndpoint(handler);
-      if (o.peerPort !== null) this.mountAdmissionOnAppServer(admission);
+      await endpoint.open(main.handler, admission);
       await main.start();
     } catch (err) {
-      await this.releasePeerEndpoint();
+      await endpoint.close();
       await main.node.stop('start failed').catch(() => undefined);
       this.main = null;
       throw err;
@@ -164,7 +156,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
         this.logger.error(`stopping the node failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    await this.releasePeerEndpoint();
+    await this.endpoint?.close();
     this.eventsSubject.complete();
   }
 
@@ -185,61 +177,6 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       return this.moduleRef.get<T>(token, { strict: false });
     } catch {
       return null;
-    }
-  }
-
-  /** With `peerPort` the app server has no peer handler in front of Express: the admission check gets its own. */
-  private mountAdmissionOnAppServer(admission: AdmissionControl): void {
-    const server: unknown = this.adapterHost?.httpAdapter?.getHttpServer?.();
-    if (!(server instanceof http.Server)) return;
-    const requestTimeout = server.requestTimeout;
-    const unmount = mountPeerHandler(server, (req, res) => admission.shed(req, res));
-    server.requestTimeout = requestTimeout; // no long-lived peer streams on this server
-    const unmountPeer = this.unmount;
-    this.unmount = () => {
-      unmountPeer?.();
-      unmount();
-    };
-  }
-
-  private async mountPeerEndpoint(handler: PeerRequestHandler): Promise<void> {
-    const o = this.options;
-    if (o.peerPort === null) {
-      const server: unknown = this.adapterHost?.httpAdapter?.getHttpServer?.();
-      if (!(server instanceof http.Server)) {
-        throw new Error(
-          'RaftClusterModule: the peer endpoints need the app\'s node:http server (NestFactory.create on the Express or Fastify platform); for a standalone application context, set the option "peerPort"',
-        );
-      }
-      this.unmount = mountPeerHandler(server, handler);
-      return;
-    }
-    const server = http.createServer((_req, res) => {
-      res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify({ error: 'not_found', message: 'this port serves the Raft peer endpoints (/raft/*) only' }));
-    });
-    this.unmount = mountPeerHandler(server, handler);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => reject(new Error(`RaftClusterModule: cannot listen on peerPort ${o.peerPort} (${o.peerHost}): ${err.code ?? err.message}`));
-      server.once('error', onError);
-      server.listen(o.peerPort!, o.peerHost, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
-    this.peerServer = server;
-  }
-
-  private async releasePeerEndpoint(): Promise<void> {
-    this.unmount?.();
-    this.unmount = null;
-    const server = this.peerServer;
-    this.peerServer = null;
-    if (server !== null) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
     }
   }
 

@@ -4,7 +4,8 @@ import { HttpAnswer, jsonBody } from '../internal/http-client';
 import { sleep, waitUntil, withTimeout } from '../internal/timing';
 import { ClusterHttpError, isLeaderChange, noLeaderError } from '../raft-cluster.errors';
 import type { RaftClusterLogger } from '../raft-cluster.logger';
-import { MEMBER_ID_PATTERN, normaliseMemberUrl, ResolvedRaftClusterOptions } from '../raft-cluster.options';
+import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../options/members';
+import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
 
 export interface AddMemberResult {
   id: string;
