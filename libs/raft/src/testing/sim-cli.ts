@@ -18,10 +18,12 @@ function main(argv: string[]): number {
   let violations = 0;
   let events = 0;
   let ops = 0;
+  const faults: Record<string, number> = {};
   for (let seed = from; seed < from + seeds; seed++) {
     const res = runSeed(seed, { trace });
     events += res.stats.events;
     ops += res.stats.ops;
+    for (const [name, n] of Object.entries(res.stats.faults)) faults[name] = (faults[name] ?? 0) + n;
     if (trace) console.log(res.trace.join('\n'));
     if (single !== undefined) console.log(JSON.stringify(res.stats));
     if (res.violations.length > 0) {
@@ -32,6 +34,8 @@ function main(argv: string[]): number {
   }
   const secs = (Date.now() - started) / 1000;
   console.log(`${secs.toFixed(1)}s, ${events} events, ${ops} client operations`);
+  const counted = Object.keys(faults).sort();
+  if (counted.length > 0) console.log(`faults: ${counted.map((name) => `${name} ${faults[name]}`).join(', ')}`);
   console.log(`sim: ${seeds} seeds, ${violations} violations`);
   return violations > 0 ? 1 : 0;
 }

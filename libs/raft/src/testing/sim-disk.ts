@@ -15,6 +15,19 @@ export interface WriteSchedule {
   crashAt: number | null;
 }
 
+/**
+ * A crash point armed inside a Ready (a fault): the node dies during the first write handed over
+ * that matches `kind`, after the Ready's messages left. `vote`: a write recording a vote (a new
+ * term and vote in its hard state); `append`: a write of entries the leader is waiting to hear are
+ * durable; `any`: the next write. Its draws come from `rng`, the faults' own stream.
+ */
+export interface ReadyCrash {
+  kind: 'vote' | 'append' | 'any';
+  rng: Rng;
+  /** Called when the armed crash matched a write (for the run's counters). */
+  fired: (kind: ReadyCrash['kind']) => void;
+}
+
 /** What a crash left of the one write it interrupted half-way. */
 export interface TornWrite {
   landed: DurableWrite;
@@ -43,6 +56,8 @@ export class SimDisk {
   writeMs: [number, number] = [0, 3];
   /** Set by a fault: the node crashes while its next write is in flight. */
   crashInNextWrite = false;
+  /** Set by a fault: the node crashes inside the first matching write (see {@link ReadyCrash}). */
+  crashInReady: ReadyCrash | null = null;
 
   constructor(conf: ConfState) {
     this.snapshot = { index: 0, term: 0, conf, size: 0 };
@@ -59,6 +74,19 @@ export class SimDisk {
    * peers' acknowledgements can arrive before it; the crash then comes before it completes.
    */
   submit(pending: PendingWrite, now: number, rng: Rng): WriteSchedule {
+    const armed = this.crashInReady;
+    if (armed !== null && !this.crashInNextWrite && this.matches(armed.kind, pending.write)) {
+      // Drawn from the fault's own stream: the world's draws stay where they were.
+      this.crashInReady = null;
+      armed.fired(armed.kind);
+      this.inFlight.push(pending);
+      const stall = armed.rng.int(2, 30);
+      const completesAt = Math.max(this.lastWriteAt, now + armed.rng.int(this.writeMs[0], this.writeMs[1]) + stall);
+      this.lastWriteAt = completesAt;
+      // At `now` itself the crash comes after the Ready's messages left (the event that began it
+      // runs first): a vote or acknowledgement the core wrongly sent before its write is out.
+      return { completesAt, crashAt: now + armed.rng.int(0, stall - 1) };
+    }
     this.inFlight.push(pending);
     const stall = this.crashInNextWrite ? rng.int(2, 20) : 0;
     const completesAt = Math.max(this.lastWriteAt, now + rng.int(this.writeMs[0], this.writeMs[1]) + stall);
@@ -69,6 +97,18 @@ export class SimDisk {
       crashAt = now + rng.int(0, stall - 1);
     }
     return { completesAt, crashAt };
+  }
+
+  /** Whether `write` is one a {@link ReadyCrash} of this kind waits for. */
+  private matches(kind: ReadyCrash['kind'], write: DurableWrite): boolean {
+    if (kind === 'any') return true;
+    if (kind === 'append') return write.entries.length > 0;
+    const hs = write.hardState;
+    if (hs === null || hs.vote === null) return false;
+    // The newest hard state handed over before this one (in flight or on disk): a vote is new when it differs.
+    let prev = this.hardState;
+    for (const p of this.inFlight) if (p.write.hardState !== null) prev = p.write.hardState;
+    return hs.term !== prev.term || hs.vote !== prev.vote;
   }
 
   /** A write completes: it lands. False when it was not the oldest in flight (writes must land in order). */

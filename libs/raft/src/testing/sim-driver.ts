@@ -26,6 +26,10 @@ export interface CoreTuning {
 export class NodeDriver {
   /** Called when a node becomes leader (the fault injector may crash it at once). */
   onLeaderElected: (node: SimNode) => void = () => undefined;
+  /** Set per seed by the faults: every node snapshots at multiples of this index. */
+  compactEvery = COMPACTION_THRESHOLD;
+  /** Set per seed by the faults: every node ticks at multiples of TICK_MS (no phase between clocks). */
+  lockstep = false;
 
   constructor(
     private readonly world: SimWorld,
@@ -70,9 +74,10 @@ export class NodeDriver {
       }
       node.core.tick();
       this.afterEvent(node);
-      world.at(world.now + TICK_MS, tick);
+      world.at(world.now + node.tickMs, tick);
     };
-    world.at(world.now + world.rng.int(1, TICK_MS), tick);
+    const phase = world.rng.int(1, TICK_MS);
+    world.at(this.lockstep ? world.now + TICK_MS - (world.now % TICK_MS) : world.now + phase, tick);
   }
 
   /** Runs `fn` now, or when the node resumes if it is paused (its kernel buffers what arrives meanwhile). */
@@ -159,7 +164,7 @@ export class NodeDriver {
           else pending.reply({ ok: false, leaderHint: node.core!.leaderId });
         }
         // A snapshot accepted from the leader but not yet installed already covers this index: skip.
-        if (e.index % COMPACTION_THRESHOLD === 0 && e.index > node.core!.log.snapshot.index) this.takeSnapshot(node);
+        if (e.index % this.compactEvery === 0 && e.index > node.core!.log.snapshot.index) this.takeSnapshot(node);
       },
       readFailed: (requestId) => {
         world.trace(`${node.id} read ${requestId} failed`);

@@ -1,7 +1,10 @@
-import { NodeId, RaftError } from '../core';
+import { ConfChange, NodeId, RaftError } from '../core';
+import { Rng } from './rng';
+import type { ReadyCrash } from './sim-disk';
 import type { NodeDriver } from './sim-driver';
 import type { SimNetwork } from './sim-network';
 import type { SimNode } from './sim-node';
+import type { ClientWorkload } from './sim-workload';
 import type { SimWorld } from './sim-world';
 
 /**
@@ -9,6 +12,12 @@ import type { SimWorld } from './sim-world';
  * changes loss, duplication and delay, crashes nodes (also inside a write, or all at once), pauses
  * them, slows their disks, changes membership and transfers leadership; then it heals everything,
  * after which the cluster must recover on its own.
+ *
+ * A second series of faults, aimed at triggers that are rare by chance, draws from its own streams
+ * (derived from the seed, not from the world's), so that the first series' draws stay where they
+ * were: crashes inside a Ready aimed at a vote or an acknowledged append, a leader cut off from its
+ * peers while clients keep reading through it, races of membership changes, and per seed the
+ * profiles of lockstep clocks, frequent compaction and late copies of snapshot traffic.
  */
 export class FaultInjector {
   private healed = false;
@@ -16,6 +25,11 @@ export class FaultInjector {
   private leaderKillRate: number;
   /** The number of the next node added (a refused change uses one up too). */
   private nextNodeNumber: number;
+  /** The clients, for the stale-leader fault to steer (set once the workload exists). */
+  clients: ClientWorkload | null = null;
+  /** The second series' schedule and choices; `crashRng` draws the crash points it arms. */
+  private readonly xrng: Rng;
+  private readonly crashRng: Rng;
 
   /**
    * `churn`: the seed's churn profile, where leaders die within milliseconds of election (see the
@@ -30,6 +44,33 @@ export class FaultInjector {
   ) {
     this.leaderKillRate = churn ? 0.7 : 0;
     this.nextNodeNumber = clusterSize + 1;
+    const root = new Rng((Math.imul(world.opts.seed, 0x9e3779b1) ^ 0x5eed5eed) >>> 0);
+    const profile = root.fork();
+    this.xrng = root.fork();
+    this.crashRng = root.fork();
+    const replayRng = root.fork();
+    // Lockstep: every clock ticks at the same instants and every message takes the same time, so
+    // that only the core's randomised election timeouts break the symmetry between candidates.
+    if (!churn && profile.chance(0.12)) {
+      driver.lockstep = true;
+      network.fixedDelay = profile.pick([1, 2, 4]);
+      this.count('lockstepSeeds');
+    }
+    // Frequent compaction, so that lagging followers get snapshots often.
+    if (profile.chance(0.35)) {
+      driver.compactEvery = 10;
+      this.count('compactEvery10Seeds');
+    }
+    if (profile.chance(0.4)) {
+      network.replay = { rate: profile.pick([0.2, 0.5]), rng: replayRng };
+      this.count('snapshotReplaySeeds');
+    }
+    world.at(this.xrng.int(300, 1000), () => this.scheduleTargetedFault());
+  }
+
+  private count(name: string): void {
+    const faults = this.world.stats.faults;
+    faults[name] = (faults[name] ?? 0) + 1;
   }
 
   /** Schedules the next fault at `at`, and so on at random intervals until the faulty phase ends. */
@@ -61,6 +102,11 @@ export class FaultInjector {
   heal(): void {
     this.healed = true;
     this.network.heal();
+    if (this.clients !== null) this.clients.steer = null;
+    for (const n of this.world.nodes.values()) {
+      n.tickMs = 10;
+      n.disk.crashInReady = null;
+    }
     for (const n of this.world.nodes.values()) this.driver.restart(n);
     this.world.trace('HEAL: all links up, all nodes running');
   }
@@ -94,9 +140,11 @@ export class FaultInjector {
       const a = rng.pick(ids);
       const b = rng.pick(ids.filter((x) => x !== a));
       network.blocked.add(`${a}>${b}`);
+      network.lastSide = null;
       world.trace(`FAULT one-way loss ${a} -> ${b}`);
     } else if (r < 0.42) {
       network.blocked.clear();
+      network.lastSide = null;
       world.trace('FAULT heal partitions');
     } else if (r < 0.5) {
       const live = this.liveIds();
@@ -180,5 +228,141 @@ export class FaultInjector {
       if (!(err instanceof RaftError)) throw err;
       world.trace(`membership change refused: ${err.message}`);
     }
+  }
+
+  // ---------------------------------------------------------------- the second series (own streams)
+
+  /** One targeted fault now, then the next one 250-1200 ms later, until the faulty phase ends. */
+  private scheduleTargetedFault(): void {
+    if (this.healed || this.world.now >= this.world.opts.faultMs) return;
+    const r = this.xrng.next();
+    if (r < 0.35) this.armCrashInReady();
+    else if (r < 0.65) this.cutOffLeaderFromPeers();
+    else this.membershipRace();
+    this.world.at(this.world.now + this.xrng.int(250, 1200), () => this.scheduleTargetedFault());
+  }
+
+  /**
+   * A crash inside a Ready, aimed at the writes whose messages must wait for them: a vote (on a
+   * voter other than the leader, often while an election is forced by cutting the leader off), an
+   * append a follower will acknowledge, or any write. The node dies after the Ready's messages left
+   * and before its write finished (see SimDisk.submit); a core that sent the vote or the
+   * acknowledgement early has promised what the restarted node no longer has.
+   */
+  private armCrashInReady(): void {
+    const { world, network, xrng } = this;
+    const leader = world.leader();
+    const live = [...world.nodes.values()].filter((n) => n.alive);
+    const r = xrng.next();
+    const kind: ReadyCrash['kind'] = r < 0.5 ? 'vote' : r < 0.85 ? 'append' : 'any';
+    const candidates = live.filter((n) => n !== leader && (kind !== 'vote' || n.core!.isVoter()));
+    if (candidates.length === 0) return;
+    const victims = xrng.shuffle(candidates).slice(0, kind === 'vote' ? xrng.int(1, 2) : 1);
+    for (const node of victims) {
+      node.disk.crashInReady = { kind, rng: this.crashRng, fired: (k) => this.count(`crashInReady.${k}`) };
+      world.trace(`FAULT ${node.id} will crash inside its next Ready writing ${kind === 'any' ? 'anything' : `a ${kind}`}`);
+    }
+    this.count('crashInReadyArmed');
+    if (kind === 'vote' && leader !== undefined && xrng.chance(0.6)) {
+      network.partition([leader.id]);
+      world.trace(`FAULT isolate leader ${leader.id} (an election, for the armed vote crash)`);
+    }
+  }
+
+  /**
+   * The leader is cut off from its peers, not from its clients, for 300-1500 ms: half the clients
+   * keep reading through it (its clock sometimes slow, so that it notices late that it lost its
+   * quorum) while the others write through the leader the majority elects meanwhile. A cut-off
+   * leader that answers a read without confirming its leadership serves old state.
+   */
+  private cutOffLeaderFromPeers(): void {
+    const { world, network, xrng } = this;
+    const l = world.leader();
+    if (l === undefined || this.clients === null) return;
+    network.partition([l.id]);
+    const cut = [...network.blocked].sort().join();
+    const until = world.now + xrng.int(300, 1500);
+    l.tickMs = xrng.pick([10, 10, 20, 40]);
+    const clients = xrng.shuffle([...Array(world.opts.clients).keys()]);
+    const readers = new Set(clients.slice(0, Math.max(1, Math.floor(clients.length / 2))));
+    this.clients.steer = { node: l.id, readers, until };
+    this.count('staleLeader');
+    world.trace(`FAULT cut off leader ${l.id} from its peers until ${until}ms (clients ${[...readers]} read through it, tick ${l.tickMs} ms)`);
+    world.at(until, () => {
+      l.tickMs = 10;
+      if (this.healed) return;
+      if ([...network.blocked].sort().join() === cut) {
+        network.blocked.clear();
+        network.lastSide = null;
+        world.trace(`FAULT leader ${l.id} reconnected to its peers`);
+      }
+    });
+  }
+
+  /**
+   * Back-to-back membership changes (add a learner, promote one, remove a voter, the leader itself
+   * among them) proposed on several nodes within a few ms, often under a partition, and sometimes
+   * late enough that the majority has elected a new leader while the old one still takes proposals.
+   */
+  private membershipRace(): void {
+    const { world, network, xrng } = this;
+    this.count('membershipRaces');
+    const ids = [...world.nodes.keys()];
+    const leader = world.leader();
+    const p = xrng.next();
+    if (p < 0.35) {
+      const side = xrng.shuffle(ids.slice()).slice(0, xrng.int(1, Math.floor(ids.length / 2)));
+      network.partition(side);
+      world.trace(`FAULT partition [${side}] | rest (membership race)`);
+    } else if (p < 0.7 && leader !== undefined) {
+      network.partition([leader.id]);
+      world.trace(`FAULT isolate leader ${leader.id} (membership race)`);
+    }
+    const start = world.now + (xrng.chance(0.4) ? xrng.int(200, 600) : 0);
+    const k = xrng.int(2, 4);
+    for (let i = 0; i < k; i++) world.at(start + xrng.int(0, 40), () => this.proposeRacingChange());
+  }
+
+  /** One change of a race, proposed on a node that believes it leads (or, sometimes, any live node: it refuses). */
+  private proposeRacingChange(): void {
+    const { world, network, driver, xrng } = this;
+    if (this.healed) return;
+    const live = [...world.nodes.values()].filter((n) => n.alive);
+    const leaders = live.filter((n) => n.core!.role === 'leader');
+    if (live.length === 0) return;
+    const node = leaders.length > 0 && xrng.chance(0.8) ? xrng.pick(leaders) : xrng.pick(live);
+    const core = node.core!;
+    const conf = core.conf;
+    const r = xrng.next();
+    let change: ConfChange;
+    if (r < 0.3 && conf.voters.length + conf.learners.length < 7) {
+      const id = `n${this.nextNodeNumber++}`;
+      change = { type: 'addLearner', id, address: `sim://${id}` };
+    } else if (r < 0.55 && conf.learners.length > 0) {
+      change = { type: 'promote', id: xrng.pick(conf.learners) };
+    } else if (r < 0.7 && conf.voters.length > 2 && core.role === 'leader') {
+      change = { type: 'remove', id: node.id };
+    } else if (r < 0.9 && conf.voters.length > 2) {
+      change = { type: 'remove', id: xrng.pick(conf.voters) };
+    } else if (conf.learners.length > 0) {
+      change = { type: 'remove', id: xrng.pick(conf.learners) };
+    } else return;
+    this.count('raceProposals');
+    try {
+      core.proposeConfChange(change);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      this.count('raceRefused');
+      world.trace(`FAULT race: ${change.type} ${change.id} via ${node.id} refused: ${err.message}`);
+      return;
+    }
+    world.trace(`FAULT race: ${change.type} ${change.id} via ${node.id} (term ${core.term})`);
+    world.stats.confChanges++;
+    if (change.type === 'addLearner') {
+      driver.addNode(change.id, { voters: [], learners: [], addresses: {} });
+      // The new node joins the side of the partition that does not name it.
+      if (network.blocked.size > 0) network.partition(network.lastSide ?? []);
+    }
+    driver.afterEvent(node);
   }
 }

@@ -1,4 +1,5 @@
 import { Message, NodeId } from '../core';
+import type { Rng } from './rng';
 import type { SimNode } from './sim-node';
 import type { SimWorld } from './sim-world';
 
@@ -13,6 +14,16 @@ export class SimNetwork {
   dropRate = 0;
   dupRate = 0;
   maxDelay = 5;
+  /** Lockstep seeds: every message takes exactly this long (no jitter), whatever `maxDelay` says. */
+  fixedDelay: number | null = null;
+  /**
+   * Old snapshot traffic (a fault set per seed): the network keeps copies of snapshot chunks and their
+   * answers and delivers them again, once or twice, 50-3000 ms later, when the follower has often
+   * caught up by appends since. Draws come from `replay.rng` only, so that other draws stay put.
+   */
+  replay: { rate: number; rng: Rng } | null = null;
+  /** The side of the last `partition` (a node added later joins the other side). */
+  lastSide: NodeId[] | null = null;
 
   /** `deliver` hands a message that arrived to its node (which may be paused). */
   constructor(
@@ -33,17 +44,36 @@ export class SimNetwork {
     if (this.blocked.has(link) || world.netRng.chance(this.dropRate)) return;
     const copies = world.netRng.chance(this.dupRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      world.at(world.now + world.netRng.int(1, this.maxDelay), () => {
-        // A partition that started while the message was on its way drops it too.
-        const to = world.nodes.get(m.to);
-        if (to === undefined || to.core === null || this.blocked.has(link)) return;
-        this.deliver(to, m);
-      });
+      const delay = world.netRng.int(1, this.maxDelay);
+      this.deliverAt(world.now + (this.fixedDelay ?? delay), m);
     }
+    const replay = this.replay;
+    if (replay !== null && (m.type === 'snapshot' || m.type === 'snapshot-resp') && replay.rng.chance(replay.rate)) {
+      const again = replay.rng.int(1, 2);
+      for (let i = 0; i < again; i++) {
+        this.deliverAt(world.now + replay.rng.int(50, 3000), m, () => {
+          world.stats.faults.snapshotReplays = (world.stats.faults.snapshotReplays ?? 0) + 1;
+          world.trace(`FAULT late copy of ${m.type} ${m.from} -> ${m.to}${m.type === 'snapshot' ? ` (snapshot ${m.meta.index} offset ${m.offset})` : ''}`);
+        });
+      }
+    }
+  }
+
+  private deliverAt(time: number, m: Message, onDeliver?: () => void): void {
+    const world = this.world;
+    const link = `${m.from}>${m.to}`;
+    world.at(time, () => {
+      // A partition that started while the message was on its way drops it too.
+      const to = world.nodes.get(m.to);
+      if (to === undefined || to.core === null || this.blocked.has(link)) return;
+      onDeliver?.();
+      this.deliver(to, m);
+    });
   }
 
   /** Cuts every link between `side` and the other nodes, both ways, and heals every other cut. */
   partition(side: NodeId[]): void {
+    this.lastSide = side;
     this.blocked.clear();
     for (const a of this.world.nodes.keys()) {
       for (const b of this.world.nodes.keys()) {
@@ -54,6 +84,7 @@ export class SimNetwork {
 
   /** All links up, no loss, no duplicates, short delays. */
   heal(): void {
+    this.lastSide = null;
     this.blocked.clear();
     this.dropRate = 0;
     this.dupRate = 0;

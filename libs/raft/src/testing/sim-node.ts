@@ -59,6 +59,8 @@ export class SimNode {
   nextReadId = 1;
   /** Paused (as by SIGSTOP) until this virtual time: nothing it receives is processed before then. */
   pausedUntil = 0;
+  /** Virtual ms between two ticks of this node's clock (a fault slows it for a while). */
+  tickMs = 10;
   /** Commit index up to which the invariant checker has recorded this node's committed entries. */
   checkedCommit = 0;
   /** Commit index up to which the check that a leader's commits are durable on a quorum has looked. */

@@ -22,6 +22,12 @@ export class ClientWorkload {
   readonly history: Operation<KvInput, KvOutput>[] = [];
   /** When a write last succeeded (the liveness check wants one after healing). */
   lastWriteOkAt = -1;
+  /**
+   * Set by the stale-leader fault until `until`: the clients in `readers` only read, and only through
+   * `node` (a leader cut off from its peers); the others keep away from it, so that they write
+   * through the majority's new leader meanwhile.
+   */
+  steer: { node: NodeId; readers: Set<number>; until: number } | null = null;
 
   constructor(
     private readonly world: SimWorld,
@@ -41,7 +47,8 @@ export class ClientWorkload {
       // Clients do not all stick to one node: a deposed leader and the new one both get traffic.
       if (rng.chance(0.3)) target = rng.pick([...world.nodes.keys()]);
       const r = rng.next();
-      const input: KvInput = r < 0.5 ? { kind: 'get', key } : r < 0.8 ? { kind: 'append', key, value: `${c}.${seq + 1};` } : { kind: 'put', key, value: `${c}.${seq + 1};` };
+      const reader = this.steered(c) === 'reader';
+      const input: KvInput = r < 0.5 || reader ? { kind: 'get', key } : r < 0.8 ? { kind: 'append', key, value: `${c}.${seq + 1};` } : { kind: 'put', key, value: `${c}.${seq + 1};` };
       const op: Operation<KvInput, KvOutput> = { clientId: c, input, output: undefined, call: world.now, ret: Infinity };
       this.history.push(op);
       world.stats.ops++;
@@ -52,6 +59,7 @@ export class ClientWorkload {
       const tryOnce = (): void => {
         if (done) return;
         const myAttempt = ++attempt;
+        target = this.steerTarget(c, target);
         const node = world.nodes.get(target)!;
         const answer = (reply: Reply): void => {
           world.at(world.now + rng.int(1, 3), () => {
@@ -88,11 +96,37 @@ export class ClientWorkload {
     world.at(rng.int(0, 50), next);
   }
 
+  /** How the stale-leader fault steers client `c` now, if it does. */
+  private steered(c: number): 'reader' | 'away' | null {
+    const steer = this.steer;
+    if (steer === null || this.world.now >= steer.until) return null;
+    return steer.readers.has(c) ? 'reader' : 'away';
+  }
+
+  /** The node client `c` tries next: its own choice, unless the stale-leader fault steers it (no draw either way). */
+  private steerTarget(c: number, target: NodeId): NodeId {
+    const how = this.steered(c);
+    if (how === 'reader') return this.steer!.node;
+    if (how === 'away' && target === this.steer!.node) {
+      const others = [...this.world.nodes.keys()].filter((id) => id !== target);
+      return others[c % others.length];
+    }
+    return target;
+  }
+
   /** A request reaches `node`: a read goes through the read index, a write is proposed. */
   private request(node: SimNode, input: KvInput, cmd: Command, answer: (r: Reply) => void): void {
     const core = node.core;
     if (core === null) return; // a dead node never answers
     if (input.kind === 'get') {
+      const steer = this.steer;
+      if (steer !== null && steer.node === node.id && this.world.now < steer.until) {
+        const faults = this.world.stats.faults;
+        faults.staleLeaderReads = (faults.staleLeaderReads ?? 0) + 1;
+        // The window the fault aims at: a newer leader exists while this one still believes it leads.
+        const newest = this.world.leader();
+        if (core.role === 'leader' && newest !== undefined && newest !== node) faults.staleLeaderReadsInOverlap = (faults.staleLeaderReadsInOverlap ?? 0) + 1;
+      }
       const requestId = node.nextReadId++;
       node.pendingReads.set(requestId, { key: input.key, reply: answer });
       core.readIndex(requestId);

@@ -26,6 +26,8 @@ export interface SimStats {
   snapshotsSent: number;
   confChanges: number;
   finalCommit: number;
+  /** How often each fault of sim-faults.ts and the network's late copies fired, by name. */
+  faults: Record<string, number>;
 }
 
 export interface SimResult {
@@ -66,6 +68,7 @@ export class SimWorld {
     snapshotsSent: 0,
     confChanges: 0,
     finalCommit: 0,
+    faults: {},
   };
 
   constructor(options: SimOptions) {

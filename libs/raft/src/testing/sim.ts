@@ -49,6 +49,7 @@ export class Simulation {
     this.faults = new FaultInjector(world, this.network, this.driver, churn, n);
     this.driver.onLeaderElected = (node) => this.faults.onLeaderElected(node);
     this.workload = new ClientWorkload(world, this.driver);
+    this.faults.clients = this.workload;
     const conf: ConfState = { voters: [], learners: [], addresses: {} };
     for (let i = 1; i <= n; i++) conf.voters.push(`n${i}`);
     for (const id of conf.voters) this.driver.addNode(id, conf);
