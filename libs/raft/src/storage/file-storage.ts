@@ -16,14 +16,19 @@
  * one sync per batch, never one per entry, and all I/O is asynchronous (libuv thread pool): timers run
  * while a sync is in flight.
  *
- * Hard state lives in the WAL, as a record written before the entries of the same `save()`. Why not a
+ * Hard state lives in the WAL, as a record written after the entries of the same `save()`. Why not a
  * small file replaced atomically: the core changes the hard state in almost every Ready (the commit
  * index moves with every batch), and temp file + fsync + rename + directory fsync would cost three
  * syncs on top of the WAL's one. As a record it is durable with the same single sync as the entries,
- * and atomic by the record checksum. Because the hard state record precedes the entries in the same
- * write, any prefix of an interrupted batch that holds entries of term T also holds the hard state of
- * term >= T. Every segment starts with a header repeating the latest hard state, so deleting old
- * segments never loses it. A vote is durable before `save()` resolves, hence before the runtime sends
+ * and atomic by the record checksum. Order matters because a crash keeps any prefix of a write:
+ * - the commit index goes after the entries: a follower's Ready may replace a conflicting tail and
+ *   commit the new entries in one write, and a prefix holding that commit but not the entries would
+ *   commit the old, replaced ones (the simulator's torn-write fault found this with the record first);
+ * - a new term or vote goes before them: when a `save()` changes either and holds entries, a record
+ *   with the new term and vote and the commit index already on disk precedes the entries, so any
+ *   prefix that holds entries of term T also holds a hard state of term >= T.
+ * Every segment starts with a header repeating the latest hard state, so deleting old segments never
+ * loses it. A vote is durable before `save()` resolves, hence before the runtime sends
  * the vote (it goes in `messagesAfterPersist`).
  *
  * Truncation of a conflicting tail is not a separate step: `save()` appends the new entries, and an
@@ -238,6 +243,9 @@ export class FileStorage implements RaftStorage {
   private async writeSaves(batch: SaveOp[]): Promise<void> {
     // Validate against the log as each save in turn will leave it.
     const accepted: SaveOp[] = [];
+    /** Per accepted save: the hard state record that goes before its entries (a new term or vote), or null. */
+    const leading: (HardState | null)[] = [];
+    let written = this.hard;
     let last = this.last;
     let bytes = 0;
     for (const op of batch) {
@@ -249,7 +257,14 @@ export class FileStorage implements RaftStorage {
         continue;
       }
       accepted.push(op);
-      if (op.hardState !== null) bytes += hardStateRecordBytes(op.hardState);
+      const hs = op.hardState;
+      const lead = hs !== null && op.entries.length > 0 && (hs.term !== written.term || hs.vote !== written.vote) ? { term: hs.term, vote: hs.vote, commit: written.commit } : null;
+      leading.push(lead);
+      if (lead !== null) bytes += hardStateRecordBytes(lead);
+      if (hs !== null) {
+        bytes += hardStateRecordBytes(hs);
+        written = hs;
+      }
       for (const e of op.entries) bytes += entryRecordBytes(e);
       if (op.entries.length > 0) last = op.entries[op.entries.length - 1].index;
     }
@@ -269,13 +284,15 @@ export class FileStorage implements RaftStorage {
     const base = this.cur.size;
     const locs: number[] = [];
     let at = 0;
-    for (const op of accepted) {
-      if (op.hardState !== null) at = putHardState(buf, at, op.hardState);
+    accepted.forEach((op, i) => {
+      const lead = leading[i];
+      if (lead !== null) at = putHardState(buf, at, lead);
       for (const e of op.entries) {
         locs.push(base + at);
         at = putEntry(buf, at, e);
       }
-    }
+      if (op.hardState !== null) at = putHardState(buf, at, op.hardState);
+    });
     try {
       await this.cur.append(buf);
     } catch (err) {

@@ -136,8 +136,9 @@ export class SimDisk {
 
   /**
    * What a crash leaves of the writes in flight: the disk may have taken some of them whole before
-   * the node learned they were durable, and the next one torn, in the order storage writes a record
-   * (snapshot install, hard state, then the entries, as the WAL does). Returns the torn write, if any.
+   * the node learned they were durable, and the next one torn, in the order the WAL writes its records:
+   * the snapshot install; a hard state with a new term or vote (and the commit already on disk) when the
+   * write changes them and holds entries; the entries; the hard state. Returns the torn write, if any.
    */
   crash(rng: Rng): TornWrite | null {
     const writes = this.inFlight;
@@ -147,7 +148,10 @@ export class SimDisk {
     for (let i = 0; i < whole; i++) this.land(writes[i]);
     if (whole === writes.length || !rng.chance(0.5)) return null;
     const { write, snapshotData } = writes[whole];
-    const parts = (write.snapshot === null ? 0 : 1) + (write.hardState === null ? 0 : 1) + write.entries.length;
+    const hs = write.hardState;
+    const onDisk = this.hardState;
+    const leading = hs !== null && write.entries.length > 0 && (hs.term !== onDisk.term || hs.vote !== onDisk.vote) ? { term: hs.term, vote: hs.vote, commit: onDisk.commit } : null;
+    const parts = (write.snapshot === null ? 0 : 1) + (leading === null ? 0 : 1) + write.entries.length + (hs === null ? 0 : 1);
     let left = rng.int(0, parts - 1);
     const torn: DurableWrite = { snapshot: null, hardState: null, entries: [] };
     if (write.snapshot !== null) {
@@ -156,11 +160,12 @@ export class SimDisk {
       torn.snapshot = write.snapshot;
       left--;
     }
-    if (write.hardState !== null && left > 0) {
-      torn.hardState = write.hardState;
+    if (leading !== null && left > 0) {
+      torn.hardState = leading;
       left--;
     }
     torn.entries = write.entries.slice(0, left);
+    // The write's own hard state is its last record: a torn write never holds it.
     this.land({ write: torn, snapshotData });
     return { landed: torn, whole: write };
   }

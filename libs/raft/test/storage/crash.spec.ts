@@ -52,16 +52,31 @@ interface Run {
   signal: NodeJS.Signals | null;
 }
 
-function runWriter(script: string, dir: string, seed: number, segmentBytes: number, sync: string, killAfterMs: number): Promise<Run> {
+/**
+ * Runs the writer and kills it `killAfterMs` after it started (so some kills land during its recovery),
+ * or, with `afterReady`, after it reported its recovered state: on a loaded machine a child may need
+ * longer than the whole window just to start, and the round would then test nothing.
+ */
+function runWriter(script: string, dir: string, seed: number, segmentBytes: number, sync: string, killAfterMs: number, afterReady: boolean): Promise<Run> {
   return new Promise((resolve) => {
     const child: ChildProcess = spawn(process.execPath, [script, dir, String(seed), String(segmentBytes), sync], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const kill = (): boolean => child.kill('SIGKILL');
+    let timer = setTimeout(kill, afterReady ? 30_000 : killAfterMs);
+    let waitingForReady = afterReady;
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      // The first line the writer prints is `ready <state>`.
+      if (waitingForReady && out.includes('\n')) {
+        waitingForReady = false;
+        clearTimeout(timer);
+        timer = setTimeout(kill, killAfterMs);
+      }
+    });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const run: Run = { ready: null, ops: [], stderr, code, signal };
@@ -109,7 +124,8 @@ describe('FileStorage survives SIGKILL at random moments', () => {
         for (let k = 0; k < kills; k++) {
           const delay = 30 + Math.floor(random() * 450);
           const segmentBytes = random() < 0.5 ? 64 * 1024 : 1024 * 1024;
-          const run = await runWriter(script, dir, Math.floor(random() * 1e9), segmentBytes, sync, delay);
+          const afterReady = random() < 0.8;
+          const run = await runWriter(script, dir, Math.floor(random() * 1e9), segmentBytes, sync, delay, afterReady);
           if (run.signal !== 'SIGKILL') throw new Error(`writer exited on its own (code ${run.code}): ${run.stderr}`);
           cuts += (run.stderr.match(/cut off/g) ?? []).length;
           if (run.ready !== null) {

@@ -168,11 +168,14 @@ export function encodeOp(op: Op): string {
 export function possibleStates(acked: ModelState, inflight: Op | null): ModelState[] {
   if (inflight === null) return [acked];
   if (inflight.kind === 'snap') return [acked, applyOp(acked, inflight)];
-  const out = [acked];
-  // The hard state record comes first in the write, then the entries: any prefix of that.
-  const withHs = inflight.hs === null ? acked : applyOp(acked, { ...inflight, count: 0 });
-  out.push(withHs);
-  for (let k = 1; k <= inflight.count; k++) out.push(applyOp(acked, { ...inflight, count: k }));
+  // The write holds, in order: a hard state with the new term and vote (and the commit on disk) when the
+  // save changes them and has entries; the entries; the save's hard state. A crash keeps any prefix.
+  const hs = inflight.hs;
+  const leading = hs !== null && inflight.count > 0 && (hs.term !== acked.hs.term || hs.vote !== acked.hs.vote) ? { term: hs.term, vote: hs.vote, commit: acked.hs.commit } : null;
+  const before = leading === null ? acked : applyOp(acked, { ...inflight, hs: leading, count: 0 });
+  const out = [acked, before];
+  for (let k = 1; k <= inflight.count; k++) out.push(applyOp(before, { ...inflight, hs: null, count: k }));
+  out.push(applyOp(acked, inflight));
   return out;
 }
 
