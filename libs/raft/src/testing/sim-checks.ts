@@ -1,4 +1,4 @@
-import { Entry, NodeId, Ready } from '../core';
+import { ConfState, decodeConfEntry, Entry, EntryType, Message, NodeId, RaftCore, Ready } from '../core';
 import { checkLinearizability, Operation } from './linearizability';
 import { KvInput, kvModel, KvOutput } from './kv-model';
 import type { SimNode, StateMachineSnapshot } from './sim-node';
@@ -10,6 +10,11 @@ import type { SimWorld } from './sim-world';
  * that replicas agree at snapshot points are checked as the run goes, from what the nodes hand out;
  * liveness and linearizability once at the end. A failed check records a violation in the world,
  * which stops the run.
+ *
+ * Also, per node: what each step and tick may do to its term, that reads are not stale, that the
+ * commit and applied indexes never go back (except to what a restart finds on disk), and that the
+ * configurations in flight are one change apart (one uncommitted change per log, majorities that
+ * intersect).
  */
 export class InvariantChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
@@ -19,6 +24,16 @@ export class InvariantChecker {
   private readonly committedInTerm = new Map<number, number>();
   /** Key-value state of the first replica that reached each snapshot index. */
   private readonly stateAt = new Map<number, string>();
+  /** The latest committed configuration entry (none: the initial configuration, at index 0). */
+  private committedConf: { index: number; conf: ConfState | null } = { index: 0, conf: null };
+  /** Per node: the incarnation, commit and applied indexes last seen, and what a boot must start from. */
+  private readonly indexesOf = new Map<SimNode, NodeIndexes>();
+  /** The highest commit index any node has had so far, which node had it first, and when. */
+  private highestCommit: ReadFloor = { index: 0, holder: '-', at: 0 };
+  /** Per node and read request: the highest commit index in the cluster when the request arrived. */
+  private readonly readFloors = new Map<SimNode, Map<number, ReadFloor & { arrived: number }>>();
+  /** Per node: the next read request id not yet given a floor. */
+  private readonly nextReadToNote = new Map<SimNode, number>();
 
   constructor(private readonly world: SimWorld) {}
 
@@ -39,10 +54,14 @@ export class InvariantChecker {
     // Whatever any node considers committed must be the same entry everywhere, forever.
     for (let i = Math.max(node.checkedCommit, log.snapshot.index) + 1; i <= log.commit; i++) this.recordCommitted(node, log.entry(i)!);
     node.checkedCommit = log.commit;
+    if (log.commit > this.highestCommit.index) this.highestCommit = { index: log.commit, holder: node.id, at: this.world.now };
     if (core.role === 'leader' && log.commit > node.leaderCheckedCommit) {
       node.leaderCheckedCommit = log.commit;
       this.checkCommitDurable(node);
     }
+    this.checkIndexesMonotonic(node);
+    this.checkOneUncommittedConfChange(node);
+    this.checkConfigurationsOverlap();
   }
 
   /**
@@ -102,9 +121,175 @@ export class InvariantChecker {
     if (c === undefined) {
       this.committed.set(e.index, e);
       this.committedInTerm.set(e.index, node.core!.term);
+      if (e.type === EntryType.ConfChange && e.index > this.committedConf.index) this.committedConf = { index: e.index, conf: decodeConfEntry(e).conf };
     } else if (c !== e) {
       this.world.violation(`state machine safety: ${node.id} has ${e.index}/${e.term} committed, another node committed ${c.index}/${c.term}`);
     }
+  }
+
+  // ---------------------------------------------------------------- terms, per step and tick
+
+  /** Before `step(m)`: what decides whether the node may ignore a higher term in `m`. */
+  beforeStep(core: RaftCore, m: Message): StepContext {
+    const { cfg, electionElapsed } = internals(core);
+    // A vote request the core drops unanswered: a leader is known and heard from within the minimum
+    // election timeout (raft.ts, `step`: `inLease`), unless the election comes from a leadership transfer.
+    const droppedInLease = m.type === 'vote' && !m.transfer && cfg.checkQuorum && core.leaderId !== null && electionElapsed < cfg.electionTicks[0];
+    return { term: core.term, droppedInLease };
+  }
+
+  /**
+   * After `step(m)`: the node's term is at least the message's, except for what carries no real term
+   * (a pre-vote, a granted pre-vote answer, which name the term the candidate would campaign in) and
+   * a vote request dropped under the leader lease.
+   */
+  afterStep(node: SimNode, m: Message, before: StepContext): void {
+    const core = node.core;
+    if (core === null || m.to !== node.id || core.term >= m.term) return;
+    if (m.type === 'pre-vote' || (m.type === 'pre-vote-resp' && m.granted) || before.droppedInLease) return;
+    this.world.violation(`term: ${node.id} stepped ${m.type} of term ${m.term} from ${m.from} and stays at term ${core.term} (was ${before.term})`);
+  }
+
+  /**
+   * After `tick()`: with pre-vote, a tick starts at most a pre-vote, which leaves the term alone; only
+   * a sole voter wins its pre-vote on its own vote and campaigns (term + 1) within the same tick.
+   */
+  beforeTick(core: RaftCore): TickContext {
+    const voters = core.conf.voters;
+    return { term: core.term, soleVoter: voters.length === 1 && voters[0] === core.id };
+  }
+
+  afterTick(node: SimNode, before: TickContext): void {
+    const core = node.core!;
+    if (!internals(core).cfg.preVote || core.term === before.term) return;
+    if (before.soleVoter && core.term === before.term + 1) return;
+    this.world.violation(`term: a tick raised ${node.id}'s term from ${before.term} to ${core.term} with pre-vote on (${core.role})`);
+  }
+
+  // ---------------------------------------------------------------- stale reads
+
+  /**
+   * Gives each read request that reached `node` since the last call its floor: the highest commit
+   * index any node has had (a node that has crashed since counts: what it committed stays committed,
+   * and an acknowledged write may be known committed nowhere else yet). The driver calls this at the
+   * start of each event's processing, which the workload runs right after registering a read (nothing
+   * commits in between).
+   */
+  noteReadArrivals(node: SimNode): void {
+    const from = this.nextReadToNote.get(node) ?? 1;
+    if (from >= node.nextReadId) return;
+    for (const n of this.world.nodes.values()) {
+      const commit = n.core?.log.commit ?? 0;
+      if (commit > this.highestCommit.index) this.highestCommit = { index: commit, holder: n.id, at: this.world.now };
+    }
+    const floor = { ...this.highestCommit, arrived: this.world.now };
+    let floors = this.readFloors.get(node);
+    if (floors === undefined) this.readFloors.set(node, (floors = new Map()));
+    for (let id = from; id < node.nextReadId; id++) floors.set(id, floor);
+    this.nextReadToNote.set(node, node.nextReadId);
+  }
+
+  /** A read served at `index` reflects every entry committed anywhere before the request arrived. */
+  checkReadServed(node: SimNode, requestId: number, index: number): void {
+    const floors = this.readFloors.get(node);
+    const floor = floors?.get(requestId);
+    floors?.delete(requestId);
+    if (floor === undefined || index >= floor.index) return;
+    this.world.violation(
+      `stale read: ${node.id} serves read ${requestId} at index ${index} (applied ${node.applied}), but when the read arrived (t=${floor.arrived}ms) ${floor.holder} had had commit index ${floor.index} (since t=${floor.at}ms)`,
+    );
+  }
+
+  // ---------------------------------------------------------------- commit and applied indexes
+
+  /** A node (re)boots: it may start below what it had reached, but not below what its disk holds. */
+  nodeBooted(node: SimNode): void {
+    const disk = node.disk;
+    const lastOnDisk = disk.entries.length > 0 ? disk.entries[disk.entries.length - 1].index : disk.snapshot.index;
+    // What the disk says is committed, as far as its log goes (a torn write can land the hard state without its entries).
+    const commit = Math.min(Math.max(disk.hardState.commit, disk.snapshot.index), lastOnDisk);
+    this.indexesOf.set(node, { incarnation: node.incarnation, commit, applied: disk.snapshot.index, booted: true });
+    this.readFloors.delete(node);
+    this.nextReadToNote.set(node, node.nextReadId);
+  }
+
+  private checkIndexesMonotonic(node: SimNode): void {
+    const seen = this.indexesOf.get(node);
+    const commit = node.core!.log.commit;
+    const applied = node.applied;
+    if (seen === undefined || seen.incarnation !== node.incarnation) {
+      this.world.violation(`${node.id}: indexes checked in incarnation ${node.incarnation} the checker did not see boot`);
+      return;
+    }
+    const what = seen.booted ? 'what its disk holds after a restart' : 'before';
+    if (commit < seen.commit) this.world.violation(`${node.id} commit index went back from ${seen.commit} to ${commit} (${what})`);
+    if (applied < seen.applied) this.world.violation(`${node.id} applied index went back from ${seen.applied} to ${applied} (${what})`);
+    seen.commit = Math.max(seen.commit, commit);
+    seen.applied = Math.max(seen.applied, applied);
+    seen.booted = false;
+  }
+
+  /** The state machine is about to be replaced by a snapshot at `index`: never one older than what it applied. */
+  checkSnapshotRestore(node: SimNode, index: number): void {
+    if (index < node.applied) this.world.violation(`${node.id} restores a snapshot at ${index} over a state machine that applied ${node.applied}`);
+  }
+
+  // ---------------------------------------------------------------- configurations
+
+  /** A leader proposes a configuration change only once the previous one is committed: at most one uncommitted per log. */
+  private checkOneUncommittedConfChange(node: SimNode): void {
+    const core = node.core!;
+    const log = core.log;
+    if (core.confIndex <= log.commit) return;
+    for (let i = Math.max(log.commit, log.snapshot.index) + 1; i < core.confIndex; i++) {
+      if (log.entry(i)?.type === EntryType.ConfChange) {
+        this.world.violation(`${node.id} holds two uncommitted configuration changes, at ${i} and ${core.confIndex} (commit ${log.commit})`);
+        return;
+      }
+    }
+  }
+
+  /**
+   * The configurations in flight (the latest committed one, and each live node's latest one while its
+   * entry can still be committed) have majorities that intersect pairwise, so no two leaders can ever
+   * be elected, or commit, by disjoint quorums.
+   */
+  private checkConfigurationsOverlap(): void {
+    const inFlight: { voters: readonly NodeId[]; where: string }[] = [];
+    if (this.committedConf.conf !== null) inFlight.push({ voters: this.committedConf.conf.voters, where: `committed at ${this.committedConf.index}` });
+    for (const n of this.world.nodes.values()) {
+      const core = n.core;
+      if (core === null || core.conf.voters.length === 0 || !this.mayStillCommit(core)) continue;
+      if (inFlight.some((c) => c.voters === core.conf.voters)) continue;
+      inFlight.push({ voters: core.conf.voters, where: `${n.id}'s, at ${core.confIndex}` });
+    }
+    for (let i = 0; i < inFlight.length; i++) {
+      for (let j = i + 1; j < inFlight.length; j++) {
+        const a = inFlight[i];
+        const b = inFlight[j];
+        if (!hasDisjointMajorities(a.voters, b.voters)) continue;
+        this.world.violation(`configurations: [${a.voters.join(',')}] (${a.where}) and [${b.voters.join(',')}] (${b.where}) have disjoint majorities`);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Whether the entry that set `core`'s latest configuration may yet be committed. Not when it is older
+   * than the latest committed configuration (a node that missed a committed change, such as a removed
+   * voter, which never hears of its removal, keeps a configuration whose majorities may be disjoint
+   * from today's: only the log up-to-date check keeps it from being elected); not when it is committed
+   * (the latest committed one is counted as such) or another entry is committed at its index; and not
+   * when an entry of a later term is committed below it. The last is what a leader's rule of committing
+   * an entry of its own term before it changes the configuration (Ongaro's fix for single-server
+   * changes) guarantees: a change an old leader left uncommitted is dead before the next one is made,
+   * even though both sit in logs for a while.
+   */
+  private mayStillCommit(core: RaftCore): boolean {
+    const index = core.confIndex;
+    if (index < this.committedConf.index || this.committed.has(index)) return false;
+    const below = this.committed.get(Math.min(index - 1, this.highestCommit.index));
+    return below === undefined || below.term <= core.log.term(index);
   }
 
   /** Every node snapshots at the same indexes, where its state must equal that of every other replica. */
@@ -131,4 +316,48 @@ export class InvariantChecker {
     if (res.verdict === 'illegal') world.violation(`linearizability: ${res.details ?? ''}`);
     else if (res.verdict === 'timeout') world.violation('linearizability: checker timed out');
   }
+}
+
+interface StepContext {
+  term: number;
+  droppedInLease: boolean;
+}
+
+interface TickContext {
+  term: number;
+  soleVoter: boolean;
+}
+
+interface ReadFloor {
+  index: number;
+  holder: NodeId;
+  at: number;
+}
+
+interface NodeIndexes {
+  incarnation: number;
+  commit: number;
+  applied: number;
+  /** Nothing seen yet since the boot: the indexes are the floors the disk gives. */
+  booted: boolean;
+}
+
+/**
+ * The core's private settings and election clock, read (never written) to know exactly when it may
+ * drop a vote request. A renamed field reads as undefined and makes the term check fail loudly.
+ */
+function internals(core: RaftCore): { cfg: { preVote: boolean; checkQuorum: boolean; electionTicks: [number, number] }; electionElapsed: number } {
+  return core as unknown as { cfg: { preVote: boolean; checkQuorum: boolean; electionTicks: [number, number] }; electionElapsed: number };
+}
+
+/** Whether some majority of `a` and some majority of `b` share no voter. */
+function hasDisjointMajorities(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  const inB = new Set(b);
+  const both = new Set(a.filter((v) => inB.has(v))).size;
+  const sizeA = new Set(a).size;
+  const sizeB = inB.size;
+  // Fill each majority from the voters only it has first, then from the shared ones.
+  const sharedA = Math.max(0, Math.floor(sizeA / 2) + 1 - (sizeA - both));
+  const sharedB = Math.max(0, Math.floor(sizeB / 2) + 1 - (sizeB - both));
+  return sharedA + sharedB <= both;
 }

@@ -59,6 +59,7 @@ export class NodeDriver {
     );
     node.restoreState(disk.snapshotData);
     node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index }, this.readiesInFlight);
+    this.checks.nodeBooted(node);
     disk.mount();
     node.checkedCommit = 0;
     node.leaderCheckedCommit = 0;
@@ -72,7 +73,9 @@ export class NodeDriver {
         world.at(node.pausedUntil, tick);
         return;
       }
+      const before = this.checks.beforeTick(node.core);
       node.core.tick();
+      this.checks.afterTick(node, before);
       this.afterEvent(node);
       world.at(world.now + node.tickMs, tick);
     };
@@ -89,7 +92,11 @@ export class NodeDriver {
   /** A message the network delivers to a live node. */
   receive(to: SimNode, m: Message): void {
     this.whenRunning(to, () => {
-      to.core?.step(m);
+      const core = to.core;
+      if (core === null) return;
+      const before = this.checks.beforeStep(core, m);
+      core.step(m);
+      this.checks.afterStep(to, m, before);
       this.afterEvent(to);
     });
   }
@@ -122,6 +129,7 @@ export class NodeDriver {
   afterEvent(node: SimNode): void {
     const core = node.core;
     if (core === null) return;
+    this.checks.noteReadArrivals(node);
     this.checks.checkNode(node);
     const processor = node.processor!;
     while (node.core === core && processor.canBegin() && core.hasReady()) {
@@ -149,6 +157,7 @@ export class NodeDriver {
       persist: (write, durable) => this.persist(node, write, durable),
       restoreSnapshot: (meta) => {
         world.trace(`${node.id} installs snapshot ${meta.index}/${meta.term}`);
+        this.checks.checkSnapshotRestore(node, meta.index);
         node.restoreState(node.disk.snapshotData);
         this.checks.compareState(node, meta.index, node.snapshotState());
       },
@@ -175,7 +184,8 @@ export class NodeDriver {
       fail: (err) => {
         throw err;
       },
-      serveRead: (requestId) => {
+      serveRead: (requestId, index) => {
+        this.checks.checkReadServed(node, requestId, index);
         const read = node.pendingReads.get(requestId);
         node.pendingReads.delete(requestId);
         world.trace(`${node.id} serves read ${requestId} at applied ${node.applied}`);
