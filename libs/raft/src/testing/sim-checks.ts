@@ -35,7 +35,14 @@ export class InvariantChecker {
   /** Per node: the next read request id not yet given a floor. */
   private readonly nextReadToNote = new Map<SimNode, number>();
 
-  constructor(private readonly world: SimWorld) {}
+  /** Since when each leader (by node) has been cut off from a quorum of voters, in its current term. */
+  private readonly isolatedSince = new Map<SimNode, { term: number; since: number; slowestTickMs: number }>();
+
+  constructor(
+    private readonly world: SimWorld,
+    /** Whether the network carries messages from one node to another (a cut link drops them all). */
+    private readonly linkUp: (from: NodeId, to: NodeId) => boolean = () => true,
+  ) {}
 
   /** After each event on a live node. */
   checkNode(node: SimNode): void {
@@ -60,8 +67,48 @@ export class InvariantChecker {
       this.checkCommitDurable(node);
     }
     this.checkIndexesMonotonic(node);
+    this.checkIsolatedLeaderStepsDown(node);
     this.checkOneUncommittedConfChange(node);
     this.checkConfigurationsOverlap();
+  }
+
+  /**
+   * Availability: with check-quorum, a leader that no quorum of voters can hear or answer steps down
+   * within a few election timeouts of its own clock, so that clients stop waiting on it (and a
+   * partitioned minority stops serving as if it led). Peers that are down or paused count as cut off.
+   */
+  private checkIsolatedLeaderStepsDown(node: SimNode): void {
+    const core = node.core!;
+    if (core.role !== 'leader' || !internals(core).cfg.checkQuorum) {
+      this.isolatedSince.delete(node);
+      return;
+    }
+    const now = this.world.now;
+    const reachable = (id: NodeId): boolean => {
+      if (id === node.id) return true;
+      const peer = this.world.nodes.get(id);
+      return peer !== undefined && peer.alive && peer.pausedUntil <= now && this.linkUp(node.id, id) && this.linkUp(id, node.id);
+    };
+    const voters = core.conf.voters;
+    if (voters.filter(reachable).length > voters.length / 2) {
+      this.isolatedSince.delete(node);
+      return;
+    }
+    const since = this.isolatedSince.get(node);
+    if (since === undefined || since.term !== core.term) {
+      this.isolatedSince.set(node, { term: core.term, since: now, slowestTickMs: node.tickMs });
+      return;
+    }
+    // Check-quorum looks once per election timeout (at most electionTicks[1] ticks of the node's own
+    // clock, which a fault may slow down meanwhile); allow three.
+    since.slowestTickMs = Math.max(since.slowestTickMs, node.tickMs);
+    const bound = 3 * internals(core).cfg.electionTicks[1] * since.slowestTickMs;
+    // A paused leader's clock stands still: count from the end of its last pause.
+    const counted = now - Math.max(since.since, node.pausedUntil);
+    if (counted > bound) {
+      this.world.violation(`availability: ${node.id} still leads term ${core.term} ${counted} ms after a quorum of voters was cut off from it (bound ${bound} ms)`);
+      this.isolatedSince.delete(node);
+    }
   }
 
   /**
@@ -141,11 +188,18 @@ export class InvariantChecker {
   /**
    * After `step(m)`: the node's term is at least the message's, except for what carries no real term
    * (a pre-vote, a granted pre-vote answer, which name the term the candidate would campaign in) and
-   * a vote request dropped under the leader lease.
+   * a vote request dropped under the leader lease; and a pre-vote request never changes it.
    */
   afterStep(node: SimNode, m: Message, before: StepContext): void {
     const core = node.core;
-    if (core === null || m.to !== node.id || core.term >= m.term) return;
+    if (core === null || m.to !== node.id) return;
+    // A pre-vote request names a term its sender has not entered: answering it changes nothing here.
+    // (A rejoining node's pre-votes that raised terms would depose a healthy leader.)
+    if (m.type === 'pre-vote' && core.term !== before.term) {
+      this.world.violation(`term: ${node.id} stepped a pre-vote of term ${m.term} from ${m.from} and moved from term ${before.term} to ${core.term}`);
+      return;
+    }
+    if (core.term >= m.term) return;
     if (m.type === 'pre-vote' || (m.type === 'pre-vote-resp' && m.granted) || before.droppedInLease) return;
     this.world.violation(`term: ${node.id} stepped ${m.type} of term ${m.term} from ${m.from} and stays at term ${core.term} (was ${before.term})`);
   }

@@ -44,7 +44,7 @@ export class Simulation {
       this.network.maxDelay = 20;
       coreTuning = { maxAppendBytes: 1, maxInflight: 1 };
     }
-    this.checks = new InvariantChecker(world);
+    this.checks = new InvariantChecker(world, (from, to) => !this.network.blocked.has(`${from}>${to}`));
     this.driver = new NodeDriver(world, this.network, this.checks, coreTuning, readiesInFlight);
     this.faults = new FaultInjector(world, this.network, this.driver, churn, n);
     this.driver.onLeaderElected = (node) => this.faults.onLeaderElected(node);
