@@ -38,10 +38,14 @@ export class InvariantChecker {
   /** Since when each leader (by node) has been cut off from a quorum of voters, in its current term. */
   private readonly isolatedSince = new Map<SimNode, { term: number; since: number; slowestTickMs: number }>();
 
+  /** Leadership transfers started while the leader and its target could talk without loss, by leader. */
+  private readonly transfers = new Map<SimNode, { target: NodeId; term: number; since: number; boundMs: number }>();
+  /** The transfer each leader was last seen running (a transfer is judged from the moment it starts). */
+  private readonly seenTransfer = new Map<SimNode, string>();
+
   constructor(
     private readonly world: SimWorld,
-    /** Whether the network carries messages from one node to another (a cut link drops them all). */
-    private readonly linkUp: (from: NodeId, to: NodeId) => boolean = () => true,
+    private readonly network: NetworkView = { linkUp: () => true, lossless: () => true },
   ) {}
 
   /** After each event on a live node. */
@@ -68,6 +72,7 @@ export class InvariantChecker {
     }
     this.checkIndexesMonotonic(node);
     this.checkIsolatedLeaderStepsDown(node);
+    this.checkTransferCompletes(node);
     this.checkOneUncommittedConfChange(node);
     this.checkConfigurationsOverlap();
   }
@@ -87,7 +92,7 @@ export class InvariantChecker {
     const reachable = (id: NodeId): boolean => {
       if (id === node.id) return true;
       const peer = this.world.nodes.get(id);
-      return peer !== undefined && peer.alive && peer.pausedUntil <= now && this.linkUp(node.id, id) && this.linkUp(id, node.id);
+      return peer !== undefined && peer.alive && peer.pausedUntil <= now && this.network.linkUp(node.id, id) && this.network.linkUp(id, node.id);
     };
     const voters = core.conf.voters;
     if (voters.filter(reachable).length > voters.length / 2) {
@@ -109,6 +114,57 @@ export class InvariantChecker {
       this.world.violation(`availability: ${node.id} still leads term ${core.term} ${counted} ms after a quorum of voters was cut off from it (bound ${bound} ms)`);
       this.isolatedSince.delete(node);
     }
+  }
+
+  /**
+   * Availability: a leadership transfer to a voter being replicated to, with every voter up and the
+   * links between them up and lossless all along, makes the target the leader of the next term within
+   * two election timeouts. A target that campaigns without the transfer flag is ignored by followers
+   * that still hear from their leader: leadership then moves only after a disruption, in a later term.
+   */
+  private checkTransferCompletes(node: SimNode): void {
+    const now = this.world.now;
+    for (const [leader, t] of this.transfers) {
+      const next = this.leaderOfTerm.get(t.term + 1);
+      if (next === t.target) {
+        this.transfers.delete(leader);
+      } else if (!this.transferHealthy(leader, t.target)) {
+        this.transfers.delete(leader);
+      } else if (next !== undefined || now - t.since > t.boundMs) {
+        this.transfers.delete(leader);
+        const outcome = next !== undefined ? `${next} leads term ${t.term + 1} instead` : `no leader in term ${t.term + 1} after ${now - t.since} ms`;
+        this.world.violation(`availability: ${leader.id} transferred leadership to ${t.target} in term ${t.term} with every voter up and the network healthy, but ${outcome}`);
+      }
+    }
+    const core = node.core!;
+    const s = core.status();
+    const target = s.leadTransferee;
+    const key = target === null || s.role !== 'leader' ? null : `${target}@${core.term}`;
+    const started = key !== null && this.seenTransfer.get(node) !== key;
+    if (key === null) this.seenTransfer.delete(node);
+    else this.seenTransfer.set(node, key);
+    if (!started || target === null || !this.transferHealthy(node, target)) return;
+    // Judged only in a settled cluster: every voter follows this leader (just after a partition heals,
+    // followers may already be timing out, and another may win the next term fairly).
+    if (!s.conf.voters.every((id) => this.world.nodes.get(id)?.core?.leaderId === node.id)) return;
+    // A target being replicated to (not probed, not sent a snapshot) catches up well within the bound.
+    const pr = s.progress.find((p) => p.id === target);
+    if (pr === undefined || (pr.match !== s.lastIndex && pr.state !== 'replicate')) return;
+    const boundMs = 2 * internals(core).cfg.electionTicks[1] * node.tickMs;
+    this.transfers.set(node, { target, term: core.term, since: now, boundMs });
+  }
+
+  private transferHealthy(leader: SimNode, target: NodeId): boolean {
+    const now = this.world.now;
+    const core = leader.core;
+    if (core === null || !this.network.lossless() || leader.pausedUntil > now || !core.conf.voters.includes(target)) return false;
+    // The leader counts even when its latest configuration (a removal of itself, not yet committed) leaves it out.
+    const nodes = [...new Set([leader.id, ...core.conf.voters])];
+    return nodes.every((id) => {
+      const peer = this.world.nodes.get(id);
+      if (peer === undefined || !peer.alive || peer.pausedUntil > now) return false;
+      return nodes.every((other) => other === id || (this.network.linkUp(id, other) && this.network.linkUp(other, id)));
+    });
   }
 
   /**
@@ -370,6 +426,14 @@ export class InvariantChecker {
     if (res.verdict === 'illegal') world.violation(`linearizability: ${res.details ?? ''}`);
     else if (res.verdict === 'timeout') world.violation('linearizability: checker timed out');
   }
+}
+
+/** What the checker may see of the network. */
+export interface NetworkView {
+  /** Whether the network carries messages from one node to another (a cut link drops them all). */
+  linkUp(from: NodeId, to: NodeId): boolean;
+  /** No random loss at the moment. */
+  lossless(): boolean;
 }
 
 interface StepContext {

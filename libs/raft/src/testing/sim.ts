@@ -44,7 +44,10 @@ export class Simulation {
       this.network.maxDelay = 20;
       coreTuning = { maxAppendBytes: 1, maxInflight: 1 };
     }
-    this.checks = new InvariantChecker(world, (from, to) => !this.network.blocked.has(`${from}>${to}`));
+    this.checks = new InvariantChecker(world, {
+      linkUp: (from, to) => !this.network.blocked.has(`${from}>${to}`),
+      lossless: () => this.network.dropRate === 0,
+    });
     this.driver = new NodeDriver(world, this.network, this.checks, coreTuning, readiesInFlight);
     this.faults = new FaultInjector(world, this.network, this.driver, churn, n);
     this.driver.onLeaderElected = (node) => this.faults.onLeaderElected(node);
