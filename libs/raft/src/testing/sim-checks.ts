@@ -147,6 +147,8 @@ export class InvariantChecker {
     // Judged only in a settled cluster: every voter follows this leader (just after a partition heals,
     // followers may already be timing out, and another may win the next term fairly).
     if (!s.conf.voters.every((id) => this.world.nodes.get(id)?.core?.leaderId === node.id)) return;
+    // ... and no configuration change is in flight (voters may disagree on who votes until it commits).
+    if (core.confIndex > core.log.commit) return;
     // A target being replicated to (not probed, not sent a snapshot) catches up well within the bound.
     const pr = s.progress.find((p) => p.id === target);
     if (pr === undefined || (pr.match !== s.lastIndex && pr.state !== 'replicate')) return;
@@ -158,8 +160,11 @@ export class InvariantChecker {
     const now = this.world.now;
     const core = leader.core;
     if (core === null || !this.network.lossless() || leader.pausedUntil > now || !core.conf.voters.includes(target)) return false;
-    // The leader counts even when its latest configuration (a removal of itself, not yet committed) leaves it out.
-    const nodes = [...new Set([leader.id, ...core.conf.voters])];
+    // The leader counts even when its latest configuration (a removal of itself, not yet committed) leaves
+    // it out, and the target needs a majority of its own configuration, which may lag the leader's.
+    const targetCore = this.world.nodes.get(target)?.core;
+    if (targetCore === null || targetCore === undefined) return false;
+    const nodes = [...new Set([leader.id, ...core.conf.voters, ...targetCore.conf.voters])];
     return nodes.every((id) => {
       const peer = this.world.nodes.get(id);
       if (peer === undefined || !peer.alive || peer.pausedUntil > now) return false;
@@ -350,14 +355,21 @@ export class InvariantChecker {
   private checkOneUncommittedConfChange(node: SimNode): void {
     const core = node.core!;
     const log = core.log;
-    if (core.confIndex <= log.commit) return;
+    // Committed anywhere counts: a follower may not know yet that an older change committed (its
+    // commit index lags the leader's), while the leader that added a newer one did know.
+    const committedAnywhere = (i: number): boolean => {
+      const e = log.entry(i);
+      return e !== undefined && this.committed.get(i)?.term === e.term;
+    };
+    if (core.confIndex <= log.commit || committedAnywhere(core.confIndex)) return;
     for (let i = Math.max(log.commit, log.snapshot.index) + 1; i < core.confIndex; i++) {
-      if (log.entry(i)?.type === EntryType.ConfChange) {
+      if (log.entry(i)?.type === EntryType.ConfChange && !committedAnywhere(i)) {
         this.world.violation(`${node.id} holds two uncommitted configuration changes, at ${i} and ${core.confIndex} (commit ${log.commit})`);
         return;
       }
     }
   }
+
 
   /**
    * The configurations in flight (the latest committed one, and each live node's latest one while its
