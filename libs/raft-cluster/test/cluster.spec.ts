@@ -1,4 +1,4 @@
-import { ProposalLostError, type Message } from '@raft-cqrs/raft';
+import { ProposalLostError, RaftError, type Message } from '@raft-cqrs/raft';
 import { encodeMessages, PEER_MESSAGES_PATH, signPeerRequest } from '@raft-cqrs/raft/transport';
 import type { ClusterStatus, RaftClusterEvent } from '../src';
 import { CapturingLogger, freePort, request, startNode, TestKv, TestNode, waitFor } from './support';
@@ -179,6 +179,21 @@ describe('RaftClusterModule: a cluster of Nest apps over HTTP', () => {
     expect(lostOnce).toHaveBeenCalledTimes(2);
     lostOnce.mockRestore();
     await waitFor('ghost2 gone everywhere', async () => (await Promise.all(['node1', 'node2', 'node3'].map(status))).every((s) => !s.members.some((m) => m.id === 'ghost2')));
+  });
+
+  it('answers a membership change refused during a leadership transfer with 503 transfer_in_progress, without retrying it', async () => {
+    const leader = await agreedLeader();
+    const raft = node(leader.memberId).cluster.raftNode!;
+    const refused = jest.spyOn(raft, 'changeMembership').mockImplementation(() => Promise.reject(new RaftError('transfer_in_progress', 'a leadership transfer is in progress')));
+    try {
+      const r = await request(`${urls.get(leader.memberId)}/cluster/members`, { method: 'POST', headers: ADMIN, body: { id: 'ghost3', url: `http://127.0.0.1:${await freePort()}` } });
+      expect(r.status).toBe(503);
+      expect(r.json()).toMatchObject({ error: 'transfer_in_progress' });
+      expect(r.headers['retry-after']).toBeDefined();
+      expect(refused).toHaveBeenCalledTimes(1);
+    } finally {
+      refused.mockRestore();
+    }
   });
 
   it('moves leadership with POST /cluster/leadership-transfer', async () => {

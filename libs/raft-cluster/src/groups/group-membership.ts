@@ -1,8 +1,8 @@
-import { NotLeaderError, RaftError } from '@raft-cqrs/raft';
+import { NotLeaderError, ProposalLostError, RaftError } from '@raft-cqrs/raft';
 import type { RaftNode } from '@raft-cqrs/raft';
 import { HttpAnswer, jsonBody } from '../internal/http-client';
 import { sleep, waitUntil, withTimeout } from '../internal/timing';
-import { ClusterHttpError, isLeaderChange, noLeaderError } from '../raft-cluster.errors';
+import { ClusterHttpError, noLeaderError } from '../raft-cluster.errors';
 import type { RaftClusterLogger } from '../raft-cluster.logger';
 import { MEMBER_ID_PATTERN, normaliseMemberUrl } from '../options/members';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
@@ -134,7 +134,10 @@ export class GroupMembership {
    */
   private async afterFailedChange(err: unknown, deadline: number): Promise<'retry' | 'elsewhere'> {
     if (Date.now() >= deadline) throw err;
-    if (isLeaderChange(err)) {
+    // Only a change that leadership took away (lost, or refused by a node that no longer leads) is made
+    // again at once: one refused while a transfer runs would be refused again, in a loop that never
+    // yields to the timers that end the transfer. The client gets 503 transfer_in_progress instead.
+    if (err instanceof NotLeaderError || err instanceof ProposalLostError) {
       if (!(await waitUntil(() => this.group.leaderId !== null, deadline - Date.now()))) throw err;
       if (this.group.leaderId === this.group.options.memberId) {
         this.group.logger.info('a membership change was lost to a leader change and this node leads again: retrying it');
