@@ -102,7 +102,6 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
       },
       membershipPath: (id) => this.membersPath(id),
     });
-    main.onForward = () => this.metrics.forwardedRequests.inc();
     this.main = main;
     main.node.on('role', (role, term) => this.onRole(role, term));
     main.node.on('leader', (leaderId, term) => this.onLeader(leaderId, term));

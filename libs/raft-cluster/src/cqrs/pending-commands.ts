@@ -1,7 +1,7 @@
 import { ClusterHttpError, RETRY_AFTER_SECONDS } from '../raft-cluster.errors';
 
 /** Commands one node holds while they wait for an outcome; beyond it, 503 (no unbounded queue in front of the log). */
-export const MAX_PENDING_COMMANDS = 1024;
+const MAX_PENDING_COMMANDS = 1024;
 
 /**
  * The commands waiting for an outcome on this node: its own (proposed here or forwarded) and those
@@ -22,7 +22,7 @@ export class PendingCommands {
     }
   }
 
-  overloaded(): ClusterHttpError {
+  private overloaded(): ClusterHttpError {
     return new ClusterHttpError(503, 'overloaded', `${this.count} commands are already waiting for an outcome on this node; retry shortly`, {}, { 'Retry-After': RETRY_AFTER_SECONDS });
   }
 }

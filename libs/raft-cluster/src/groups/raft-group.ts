@@ -52,7 +52,7 @@ export interface RaftGroupParts {
   /** Puts a directory between the node and the transport (which URL reaches which peer). */
   peers(transport: HttpTransport): GroupPeers;
   logger: RaftClusterLogger;
-  /** Given: storage writes are timed and snapshots counted in these metrics. */
+  /** Given: storage writes are timed, snapshots and forwarded requests counted in these metrics. */
   metrics?: RaftClusterMetrics;
   onPeerStatus?(id: string, reachable: boolean): void;
   /** Serves `POST /raft/command` for this group (see `createPeerRequestHandler`). */
@@ -88,7 +88,7 @@ export class RaftGroup {
     readonly storage: RaftStorage,
     readonly peers: GroupPeers,
     readonly handler: PeerRequestHandler,
-    private readonly parts: Pick<RaftGroupParts, 'options' | 'hints' | 'membershipPath' | 'logger'>,
+    private readonly parts: Pick<RaftGroupParts, 'options' | 'hints' | 'membershipPath' | 'logger' | 'metrics'>,
   ) {
     this.started = new Promise((resolve) => (this.resolveStarted = resolve));
     this.label = name === 'main' ? '' : `group ${name}: `;
@@ -346,7 +346,7 @@ export class RaftGroup {
       const leaderId = this.leaderId;
       const url = this.memberUrl(leaderId);
       if (leaderId === null || url === null || leaderId === o.memberId) throw noLeaderError();
-      this.onForward?.();
+      this.parts.metrics?.forwardedRequests.inc();
       try {
         return await httpCall(url, {
           method,
@@ -365,9 +365,6 @@ export class RaftGroup {
       }
     }
   }
-
-  /** Called once per forwarded request (the main group counts them in its metrics). */
-  onForward: (() => void) | null = null;
 
   // ---------------------------------------------------------------- helpers
 
