@@ -408,11 +408,12 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
    * to the new leader.
    */
   async removeMember(id: string): Promise<RemoveMemberResult> {
-    const conf = this.requireGroup().requireLeader().status().conf;
+    const main = this.requireGroup();
+    const conf = main.requireLeader().status().conf;
     if (!conf.voters.includes(id) && !conf.learners.includes(id)) {
       throw new ClusterHttpError(404, 'not_found', `${id} is not a member of the cluster`);
     }
-    return this.requireGroup().removeMember(id);
+    return main.removeMember(id);
   }
 
   /**
