@@ -111,6 +111,10 @@ export class NodeStoppedError extends Error {
 export interface RaftNodeEvents {
   role: [Role, number];
   leader: [NodeId | null, number];
+  /**
+   * The state machine reflects the log up to this index: after each entry it applied, and after a
+   * snapshot from the leader was installed (the snapshot's index; `applied` reads it a moment later).
+   */
   applied: [number];
   conf: [ConfState];
   fatal: [Error];
@@ -433,6 +437,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     await this.restoreFromStorage();
     this.snapshotIndex = meta.index;
     this.log.info(`installed snapshot ${meta.index}/${meta.term} (${meta.size} bytes)`);
+    this.emit('applied', meta.index);
   }
 
   private async applyEntry(e: Entry): Promise<ApplyOutcome> {
