@@ -61,6 +61,13 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
 
   /** Cluster events of this node (leader and role changes, membership, reachability). Completes at shutdown. */
   readonly events$: Observable<RaftClusterEvent> = this.eventsSubject.asObservable();
+  private readonly appliedSubject = new Subject<number>();
+  /**
+   * This node's applied index each time its state machine moves on: after every entry of the main group
+   * it applies, and after it installs a snapshot from the leader. Emitted during apply: a listener that
+   * reads state should defer its work (live queries do, once per event-loop turn). Completes at shutdown.
+   */
+  readonly applied$: Observable<number> = this.appliedSubject.asObservable();
 
   constructor(
     @Inject(RAFT_CLUSTER_OPTIONS) readonly options: ResolvedRaftClusterOptions,
@@ -106,6 +113,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     main.node.on('role', (role, term) => this.onRole(role, term));
     main.node.on('leader', (leaderId, term) => this.onLeader(leaderId, term));
     main.node.on('conf', (conf) => this.onConf(conf));
+    main.node.on('applied', (index) => this.appliedSubject.next(index));
 
     const admission = new AdmissionControl({
       alwaysServed: alwaysServedPattern(this.clusterPath(''), this.routes),
@@ -157,6 +165,7 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     }
     await this.endpoint?.close();
     this.eventsSubject.complete();
+    this.appliedSubject.complete();
   }
 
   private resolveStateMachine(): StateMachine {
@@ -299,6 +308,11 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
 
   get memberId(): string {
     return this.options.memberId;
+  }
+
+  /** The last log index this node's state machine reflects (0 before bootstrap). */
+  get appliedIndex(): number {
+    return this.main?.node.applied ?? 0;
   }
 
   get isLeader(): boolean {
