@@ -7,7 +7,7 @@
 export { RaftClusterModule } from './raft-cluster.module';
 export { RAFT_CLUSTER_MODULE_OPTIONS } from './raft-cluster.module-definition';
 export type { RaftClusterModuleAsyncOptions, RaftClusterModuleForRootOptions } from './raft-cluster.module-definition';
-export { RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
+export { RAFT_CHECKPOINT_STORE, RAFT_CLUSTER_OPTIONS, RAFT_STATE_MACHINE } from './raft-cluster.constants';
 export { RaftClusterOptionsError } from './options/options-error';
 export { validateRaftClusterOptions } from './options/validate-options';
 export { normaliseMemberUrl, MEMBER_ID_PATTERN } from './options/members';
@@ -42,6 +42,12 @@ export { currentApplyContext, requireApplyContext, isApplying } from './cqrs/app
 export type { RaftApplyContext } from './cqrs/apply-context';
 export { InMemoryStore, ReplicatedStateWriteError } from './cqrs/replicated-store';
 export type { ReplicatedStateStore, StoreSnapshotCursor } from './cqrs/replicated-store';
+
+export { EventProcessor } from './processors/event-processor.decorator';
+export type { EventProcessorHandler, EventProcessorMode, EventProcessorOptions, ProcessedEventMeta, ProcessorResetInfo } from './processors/event-processor.decorator';
+export { FileCheckpointStore, MemoryCheckpointStore } from './processors/checkpoint-store';
+export type { CheckpointStore } from './processors/checkpoint-store';
+export type { ProcessorStatus, ProcessorState } from './processors/processor-runner';
 
 export { AdminOnly } from './admin/admin-only.decorator';
 export { RaftAdminGuard } from './admin/admin.guard';

@@ -19,3 +19,10 @@ export const QUERY_CONSISTENCY = 'raft-cqrs:query-consistency';
 export const LEADER_ONLY = 'raft-cqrs:leader-only';
 /** Metadata key of a replicated state store's name. */
 export const REPLICATED_STATE = 'raft-cqrs:replicated-state';
+/** Metadata key of an event processor's name and options. */
+export const EVENT_PROCESSOR = 'raft-cqrs:event-processor';
+/**
+ * Injection token of the `CheckpointStore` of `every-node` event processors; the default keeps
+ * each checkpoint in a file under `dataDir`.
+ */
+export const RAFT_CHECKPOINT_STORE = 'RAFT_CLUSTER:CHECKPOINT_STORE';

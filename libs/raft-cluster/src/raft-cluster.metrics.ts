@@ -11,6 +11,14 @@ export interface MetricsSource {
   snapshotBytes: number;
 }
 
+/** What the event processor gauges read at scrape time. */
+export interface ProcessorMetricsSource {
+  name: string;
+  checkpointIndex: number;
+  lag: number;
+  failing: boolean;
+}
+
 const PROPOSAL_RESULTS = ['ok', 'error', 'not_leader', 'dropped', 'lost', 'stopped'] as const;
 export type ProposalResult = (typeof PROPOSAL_RESULTS)[number];
 
@@ -24,6 +32,7 @@ export type ProposalResult = (typeof PROPOSAL_RESULTS)[number];
 export class RaftClusterMetrics {
   readonly registry = new Registry();
   private source: () => MetricsSource | null = () => null;
+  private processorSource: () => ProcessorMetricsSource[] = () => [];
 
   readonly term: Gauge;
   readonly role: Gauge<'role'>;
@@ -39,6 +48,8 @@ export class RaftClusterMetrics {
   readonly digestMismatches: Counter;
   readonly shedRequests: Counter;
   readonly snapshotBytes: Gauge;
+  readonly processorFailures: Counter<'processor'>;
+  readonly processorResets: Counter<'processor'>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -135,6 +146,56 @@ export class RaftClusterMetrics {
         if (s !== null) snapBytes.set(s.snapshotBytes);
       },
     }));
+    const processors = (): ProcessorMetricsSource[] => {
+      try {
+        return this.processorSource();
+      } catch {
+        return [];
+      }
+    };
+    const checkpoint = new Gauge({
+      name: 'raft_event_processor_checkpoint_index',
+      help: 'Log index of the last event each event processor handled on this node',
+      labelNames: ['processor'],
+      registers,
+      collect: () => {
+        for (const p of processors()) checkpoint.set({ processor: p.name }, p.checkpointIndex);
+      },
+    });
+    const lag = new Gauge({
+      name: 'raft_event_processor_lag_events',
+      help: 'Events held for each event processor that it has not handled yet',
+      labelNames: ['processor'],
+      registers,
+      collect: () => {
+        for (const p of processors()) lag.set({ processor: p.name }, p.lag);
+      },
+    });
+    const failing = new Gauge({
+      name: 'raft_event_processor_failing',
+      help: '1 while an event processor keeps failing on the same event (it retries with back-off), else 0',
+      labelNames: ['processor'],
+      registers,
+      collect: () => {
+        for (const p of processors()) failing.set({ processor: p.name }, p.failing ? 1 : 0);
+      },
+    });
+    this.processorFailures = new Counter({
+      name: 'raft_event_processor_failures_total',
+      help: 'Failed deliveries of an event to an event processor (each is retried)',
+      labelNames: ['processor'],
+      registers,
+    });
+    this.processorResets = new Counter({
+      name: 'raft_event_processor_resets_total',
+      help: 'Times an event processor was reset because the events after its checkpoint were no longer held',
+      labelNames: ['processor'],
+      registers,
+    });
+  }
+
+  bindProcessors(source: () => ProcessorMetricsSource[]): void {
+    this.processorSource = source;
   }
 
   bindSource(source: () => MetricsSource | null): void {

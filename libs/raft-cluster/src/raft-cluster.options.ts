@@ -102,6 +102,12 @@ export interface RaftClusterModuleOptions {
   digestInterval?: number;
   /** CQRS bridge: how `@LeaderOnly()` routes answer on a follower unless the route says: 'forward' (default), 'redirect' or 'reject'. */
   leaderOnlyMode?: 'forward' | 'redirect' | 'reject';
+  /**
+   * Event processors: the events of the last this-many entries are kept (in the replicated state, and in
+   * its snapshots) for processors that have not handled them yet; also the most events kept. A processor
+   * further behind is reset (its `reset()` hook) instead of silently skipping. Default 10,000.
+   */
+  maxEventLag?: number;
 }
 
 /** The options after validation, with every default filled in. */
@@ -138,6 +144,7 @@ export interface ResolvedRaftClusterOptions {
   maxCommandBytes: number;
   digestInterval: number;
   leaderOnlyMode: 'forward' | 'redirect' | 'reject';
+  maxEventLag: number;
 }
 
 export const DEFAULT_ELECTION_TIMEOUT: [number, number] = [150, 300];

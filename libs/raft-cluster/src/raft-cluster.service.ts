@@ -20,11 +20,14 @@ import { RaftClusterMetrics } from './raft-cluster.metrics';
 import { ResolvedRaftClusterOptions } from './raft-cluster.options';
 export type { ClusterMemberStatus } from './internal/status-view';
 export type { StateDigestStatus } from './cqrs/cqrs-replication';
+import type { ProcessorStatus } from './processors/processor-runner';
 export type { AddMemberResult, RemoveMemberResult, TransferResult } from './groups/raft-group';
 
 export interface ClusterStatus extends RaftStatusView {
   /** Replica state digests compared with the leader's (CQRS bridge only; null without it). */
   stateDigest?: StateDigestStatus | null;
+  /** The app's event processors on this node: checkpoint, lag, failures (only when it has some). */
+  processors?: ProcessorStatus[];
 }
 
 export interface Readiness {
@@ -155,6 +158,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
     this.shuttingDown = true;
     this.joining = false;
     const main = this.main;
+    // While this node still leads, its `once` processors write their last checkpoints to the log.
+    await this.cqrs?.stopProcessors().catch((err: unknown) => this.logger.warn(`stopping the event processors: ${(err as Error).message}`));
     if (main !== null && main.isStarted) {
       try {
         await main.stop(signal);
@@ -343,7 +348,8 @@ export class RaftClusterService implements OnApplicationBootstrap, BeforeApplica
 
   status(): ClusterStatus {
     const { group: _main, ...view } = this.requireGroup().status();
-    return { ...view, stateDigest: this.cqrs?.digestStatus() ?? null };
+    const processors = this.cqrs?.processorStatus() ?? [];
+    return { ...view, stateDigest: this.cqrs?.digestStatus() ?? null, ...(processors.length > 0 ? { processors } : {}) };
   }
 
   /** Ready: a leader is known and everything committed that this node knows of is applied. */

@@ -16,6 +16,10 @@ export interface RaftApplyContext {
   readonly requestId: string | null;
   /** Position of the command inside an `executeAll` batch (0 for a single command). */
   readonly position: number;
+  /** Ties together everything one request caused: its `X-Correlation-ID` (or `X-Request-ID`), else a generated id. */
+  readonly correlationId: string | null;
+  /** What caused this command: the request id of the command whose apply dispatched it, or the caller's `X-Request-ID`. */
+  readonly causationId: string | null;
   /** A fresh id (UUID v4 format), derived from the leader's seed: the same sequence on every node. */
   newId(): string;
 }
@@ -29,6 +33,8 @@ export class ApplyContextImpl implements RaftApplyContext {
    * (or returns what the log cannot carry) leaves the stores as they were, on every node. Null: not kept.
    */
   undo: (() => void)[] | null = null;
+  /** The events published while this entry is applied, in order, for the event journal. Null: not kept. */
+  raised: object[] | null = null;
 
   constructor(
     readonly index: number,
@@ -37,6 +43,8 @@ export class ApplyContextImpl implements RaftApplyContext {
     readonly requestId: string | null,
     private readonly seed: string,
     readonly position = 0,
+    readonly correlationId: string | null = null,
+    readonly causationId: string | null = null,
   ) {}
 
   newId(): string {
@@ -61,6 +69,12 @@ export function currentApplyContext(): RaftApplyContext | undefined {
 export function recordUndo(step: () => void): void {
   const ctx = storage.getStore();
   if (ctx instanceof ApplyContextImpl && ctx.undo !== null) ctx.undo.push(step);
+}
+
+/** Keeps an event published while an entry is applied, when its context keeps them. */
+export function recordRaisedEvent(event: object): void {
+  const ctx = storage.getStore();
+  if (ctx instanceof ApplyContextImpl && ctx.raised !== null) ctx.raised.push(event);
 }
 
 /** The apply context of the entry being applied; throws outside an apply (a handler called directly). */

@@ -1,7 +1,7 @@
 import type { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
 import { currentRequestContext } from '../http/request-context';
 import { QUERY_CONSISTENCY } from '../raft-cluster.constants';
-import { currentApplyContext, isApplying } from './apply-context';
+import { currentApplyContext, isApplying, recordRaisedEvent } from './apply-context';
 import type { CommandSubmitter } from './command-submitter';
 import { ReadConsistency, replicatedCommandName, replicatedEventName } from './decorators';
 
@@ -69,13 +69,21 @@ function patchEventBus(bus: EventBus, commandBus: CommandBus, { submitter, isLea
   const publish = bus.publish.bind(bus) as (event: object, ...rest: unknown[]) => unknown;
   const publishAll = bus.publishAll.bind(bus) as (events: object[], ...rest: unknown[]) => unknown;
   (bus as { publish: unknown }).publish = (event: object, ...rest: unknown[]): unknown => {
-    const name = event !== null && typeof event === 'object' && !isApplying() ? replicatedEventName(event) : undefined;
+    if (isApplying()) {
+      recordRaisedEvent(event);
+      return publish(event, ...rest);
+    }
+    const name = event !== null && typeof event === 'object' ? replicatedEventName(event) : undefined;
     if (name === undefined) return publish(event, ...rest);
     submitter.broadcast(name, event);
     return undefined;
   };
   (bus as { publishAll: unknown }).publishAll = (events: object[], ...rest: unknown[]): unknown => {
-    if (isApplying() || !Array.isArray(events)) return publishAll(events, ...rest);
+    if (!Array.isArray(events)) return publishAll(events, ...rest);
+    if (isApplying()) {
+      for (const e of events) recordRaisedEvent(e);
+      return publishAll(events, ...rest);
+    }
     const local: object[] = [];
     for (const e of events) {
       const name = e !== null && typeof e === 'object' ? replicatedEventName(e) : undefined;

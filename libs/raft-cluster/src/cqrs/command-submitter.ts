@@ -9,7 +9,7 @@ import type { RaftClusterService } from '../raft-cluster.service';
 import { dispatchRequestId, RaftApplyContext } from './apply-context';
 import { CommandForwarder, ForwardedCommandTarget } from './command-forwarder';
 import { replicatedCommandName } from './decorators';
-import { encodeBatchRequest, encodeCommandRequest, EncodedRequest, encodeEventRequest, oversizeReason } from './envelope';
+import { encodeBatchRequest, encodeCommandRequest, EncodedRequest, encodeEventRequest, oversizeReason, Traced } from './envelope';
 import { LeaderProposals } from './leader-proposals';
 import { jsonTextForLog, RaftPayloadCodec } from './payload';
 import { PendingCommands } from './pending-commands';
@@ -29,6 +29,14 @@ export function encodePayload(codec: RaftPayloadCodec | null, kind: 'command' | 
     );
   }
   return out.text;
+}
+
+/** A command dispatched while `ctx`'s entry is applied: same correlation, caused by that entry's command. */
+function causedBy(ctx: RaftApplyContext): Traced {
+  const t: Traced = {};
+  if (ctx.correlationId !== null) t.co = ctx.correlationId;
+  if (ctx.requestId !== null) t.ca = ctx.requestId;
+  return t;
 }
 
 /**
@@ -55,7 +63,7 @@ export class CommandSubmitter implements ForwardedCommandTarget {
   // ---------------------------------------------------------------- what the buses submit
 
   async execute(name: string, command: object): Promise<unknown> {
-    const result = await this.submit(encodeCommandRequest(name, encodePayload(this.codec, 'command', name, command), this.nextRequestId()));
+    const result = await this.submit(encodeCommandRequest(name, encodePayload(this.codec, 'command', name, command), this.nextRequestId(), this.trace()));
     return this.codec === null ? result : this.codec.decode(result);
   }
 
@@ -67,7 +75,7 @@ export class CommandSubmitter implements ForwardedCommandTarget {
       if (n === undefined) throw new ClusterHttpError(400, 'unknown_command', `command ${i} of the batch is not @Replicated`);
       return { n, pj: encodePayload(this.codec, 'command', n, cmd) };
     });
-    const results = (await this.submit(encodeBatchRequest(c, this.nextRequestId()))) as unknown[];
+    const results = (await this.submit(encodeBatchRequest(c, this.nextRequestId(), this.trace()))) as unknown[];
     return this.codec === null ? results : results.map((v) => this.codec!.decode(v));
   }
 
@@ -81,13 +89,13 @@ export class CommandSubmitter implements ForwardedCommandTarget {
     if (!this.cluster.isLeader) return;
     const r = dispatchRequestId(ctx);
     Promise.resolve()
-      .then(() => this.submit(encodeCommandRequest(name, encodePayload(this.codec, 'command', name, command), r)))
+      .then(() => this.submit(encodeCommandRequest(name, encodePayload(this.codec, 'command', name, command), r, causedBy(ctx))))
       .catch((err: unknown) => this.logger.warn(`command ${name} dispatched while applying entry ${ctx.index} failed: ${(err as Error).message}`));
   }
 
   /** Publishes a `@ReplicatedEvent` through the log; a failure is logged (publish has no outcome to give). */
   broadcast(name: string, event: object): void {
-    this.submit(encodeEventRequest(name, encodePayload(this.codec, 'event', name, event))).catch((err: unknown) => {
+    this.submit(encodeEventRequest(name, encodePayload(this.codec, 'event', name, event), this.trace())).catch((err: unknown) => {
       this.logger.warn(`broadcast event ${name} was not published: ${(err as Error).message}`);
     });
   }
@@ -124,6 +132,12 @@ export class CommandSubmitter implements ForwardedCommandTarget {
 
   private get codec(): RaftPayloadCodec | null {
     return this.options.codec;
+  }
+
+  /** The request's correlation id, if it brought one (otherwise the command's request id stands for it at apply). */
+  private trace(): Traced {
+    const co = currentRequestContext()?.correlationId;
+    return co == null ? {} : { co };
   }
 
   /** The client's request id for the n-th command of this HTTP request, or a fresh one. */

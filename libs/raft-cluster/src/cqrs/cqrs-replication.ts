@@ -1,4 +1,5 @@
 import type { StateMachine } from '@raft-cqrs/raft';
+import type { ProcessorStatus } from '../processors/processor-runner';
 
 /** A replica whose state digest differs from the leader's at the same index. */
 export interface DivergenceReport {
@@ -39,6 +40,10 @@ export interface CqrsReplication {
   executeAll(commands: object[]): Promise<unknown[]>;
   /** Null without CqrsModule. */
   digestStatus(): StateDigestStatus | null;
+  /** The app's event processors on this node (empty without any). */
+  processorStatus(): ProcessorStatus[];
+  /** Stops the event processors and writes their last checkpoints; called before the node hands leadership over. */
+  stopProcessors(): Promise<void>;
 }
 
 /** Injection token of the module's {@link CqrsReplication}. */

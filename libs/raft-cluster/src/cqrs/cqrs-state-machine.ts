@@ -10,6 +10,8 @@ import { SetDigest } from './set-digest';
 import type { ReplicatedStateStore, StoreSnapshotCursor } from './replicated-store';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { DivergenceReport } from './cqrs-replication';
+import { EventJournal, JournalEvent, JournalSnapshot, journalName } from '../processors/event-journal';
+import { parsePosition } from '../processors/event-position';
 export type { DivergenceReport } from './cqrs-replication';
 
 /** Items a store serialises per event-loop turn while a snapshot is captured (well under a millisecond of work). */
@@ -22,8 +24,8 @@ function storeKey(name: string): string {
   return `${JSON.stringify(name)}:`;
 }
 
-function documentTail(sessions: string[], digests: SnapshotDocument['digests']): string {
-  return `},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}}`;
+function documentTail(sessions: string[], digests: SnapshotDocument['digests'], journal: JournalSnapshot | undefined): string {
+  return `},"sessions":[${sessions.join(',')}],"digests":${JSON.stringify(digests)}${journal === undefined ? '' : `,"j":${JSON.stringify(journal)}`}}`;
 }
 
 /** What the state machine needs from its host (the bridge): the buses before they were patched, and the cluster. */
@@ -56,6 +58,8 @@ export interface CqrsStateMachineOptions {
   digestInterval: number;
   /** Fields and results through the app's codec instead of plain JSON. */
   codec?: RaftPayloadCodec | null;
+  /** Where the events that apply raises are kept for the event processors; null when the app has none. */
+  journal?: EventJournal | null;
 }
 
 type Outcome = { ok: true; v: unknown } | { ok: false; e: SerializedError };
@@ -71,6 +75,8 @@ interface SnapshotDocument {
   sessions: [string, SessionRecord][];
   /** [index, digest, parts]; parts are missing in snapshots of older versions. */
   digests: [number, string, Record<string, string>?][];
+  /** The event processors' journal; missing without processors (and in older snapshots). */
+  j?: JournalSnapshot;
 }
 
 /** Errors of the bridge itself (not of a handler): the same on every node, so still deterministic. */
@@ -98,12 +104,15 @@ export class CqrsStateMachine implements StateMachine {
   /** Counts restores: a snapshot being captured when the state is replaced is dropped. */
   private restores = 0;
   private ready = false;
+  private readonly journal: EventJournal | null;
 
   constructor(
     private readonly host: CqrsApplyHost,
     private readonly stores: ReadonlyMap<string, ReplicatedStateStore>,
     private readonly opts: CqrsStateMachineOptions,
-  ) {}
+  ) {
+    this.journal = opts.journal ?? null;
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -146,6 +155,8 @@ export class CqrsStateMachine implements StateMachine {
         return this.applyEvent(env, ctx);
       case 'digest':
         return this.compareDigest(env);
+      case 'ckpt':
+        return this.applyCheckpoints(env.c, ctx.index);
     }
   }
 
@@ -215,8 +226,9 @@ export class CqrsStateMachine implements StateMachine {
   private async applyCommand(env: CommandEnvelope, ctx: ApplyContext): Promise<unknown> {
     const seen = this.remembered(env.r, env.h);
     if (seen !== undefined) return CqrsStateMachine.settle(seen);
-    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, 0);
+    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, 0, env.co ?? env.r, env.ca ?? null);
     actx.undo = [];
+    if (this.journal !== null) actx.raised = [];
     let outcome: Outcome;
     let original: unknown;
     let resultText: string | undefined;
@@ -233,6 +245,7 @@ export class CqrsStateMachine implements StateMachine {
       outcome = { ok: false, e: serializeError(err) };
     }
     actx.undo = null;
+    if (outcome.ok && actx.raised !== null) this.keepRaised(actx, actx.raised, 0);
     this.remember(env.r, env.h, outcome, resultText);
     if (!outcome.ok) throw original;
     return outcome.v;
@@ -244,16 +257,20 @@ export class CqrsStateMachine implements StateMachine {
     // All or nothing: the stores as they were, to put back if one command fails.
     const before = this.captureStores();
     const results: unknown[] = [];
+    const raised: { actx: ApplyContextImpl; events: object[] }[] = [];
     let outcome: Outcome;
     let original: unknown;
     try {
       for (let i = 0; i < env.c.length; i++) {
-        const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, i);
+        const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, env.r, env.s, i, env.co ?? env.r, env.ca ?? null);
+        if (this.journal !== null) raised.push({ actx, events: (actx.raised = []) });
         const command = this.build('command', env.c[i].n, env.c[i].p);
         const result = await runInApplyContext(actx, () => this.host.executeHandler(command));
         results.push(this.encodeResult(env.c[i].n, result).json);
       }
       outcome = { ok: true, v: results };
+      let n = 0;
+      for (const r of raised) n = this.keepRaised(r.actx, r.events, n);
     } catch (err) {
       this.restoreStores(before);
       original = err;
@@ -266,8 +283,39 @@ export class CqrsStateMachine implements StateMachine {
 
   private applyEvent(env: EventEnvelope, ctx: ApplyContext): null {
     const event = this.build('event', env.n, env.p);
-    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, null, env.s, 0);
+    const actx = new ApplyContextImpl(ctx.index, ctx.term, env.ts, null, env.s, 0, env.co ?? null, env.ca ?? null);
+    if (this.journal !== null) actx.raised = [event];
     runInApplyContext(actx, () => this.host.publishLocal(event));
+    if (actx.raised !== null) this.keepRaised(actx, actx.raised, 0);
+    return null;
+  }
+
+  /** Journals the events an entry's command raised (those some processor handles), numbered on from `n`; returns the next number. */
+  private keepRaised(actx: ApplyContextImpl, raised: readonly object[], n: number): number {
+    const journal = this.journal!;
+    const kept: JournalEvent[] = [];
+    for (const event of raised) {
+      if (event === null || typeof event !== 'object') continue;
+      const name = journalName(event.constructor as abstract new () => unknown);
+      if (!journal.wants(name)) continue;
+      const out = encodeForLog(this.opts.codec, { ...(event as Record<string, unknown>) });
+      if (out.bad !== null) {
+        // The same on every node: the event is left out of the journal everywhere, and said so.
+        this.host.warn(`event ${name} raised by entry ${actx.index} is not journaled for the event processors: its ${out.bad.said}`);
+        continue;
+      }
+      kept.push({ index: actx.index, n: n++, name, payload: out.json, timestamp: actx.timestamp, correlationId: actx.correlationId, causationId: actx.requestId });
+    }
+    if (kept.length > 0) journal.append(actx.index, kept);
+    return n;
+  }
+
+  private applyCheckpoints(checkpoints: Record<string, string>, index: number): null {
+    if (this.journal === null || checkpoints === null || typeof checkpoints !== 'object') return null;
+    for (const [processor, id] of Object.entries(checkpoints)) {
+      const position = parsePosition(id);
+      if (position !== null) this.journal.advanceCheckpoint(processor, position, index);
+    }
     return null;
   }
 
@@ -340,6 +388,7 @@ export class CqrsStateMachine implements StateMachine {
     }
     const sessions = [...this.sessionTexts.values()];
     const digests = this.digestList();
+    const journal = this.journal?.snapshot();
     // The document is encoded slice by slice: one text of many MB to join and encode would block the loop again.
     const chunks: Buffer[] = [Buffer.from(DOCUMENT_HEAD)];
     let first = true;
@@ -357,7 +406,7 @@ export class CqrsStateMachine implements StateMachine {
       }
       chunks.push(Buffer.from(part.close));
     }
-    chunks.push(Buffer.from(documentTail(sessions, digests)));
+    chunks.push(Buffer.from(documentTail(sessions, digests, journal)));
     return Buffer.concat(chunks);
   }
 
@@ -369,7 +418,7 @@ export class CqrsStateMachine implements StateMachine {
     const parts: string[] = [];
     // A store whose snapshot is undefined is left out, as JSON.stringify of the document would: it restores from undefined.
     for (const [name, json] of stores) if (json !== undefined) parts.push(`${storeKey(name)}${json}`);
-    return new TextEncoder().encode(`${DOCUMENT_HEAD}${parts.join(',')}${documentTail(sessions, this.digestList())}`);
+    return new TextEncoder().encode(`${DOCUMENT_HEAD}${parts.join(',')}${documentTail(sessions, this.digestList(), this.journal?.snapshot())}`);
   }
 
   restore(data: Uint8Array): void {
@@ -381,6 +430,7 @@ export class CqrsStateMachine implements StateMachine {
     this.digests.clear();
     if (data.length === 0) {
       for (const store of this.stores.values()) store.restore(undefined);
+      this.journal?.restore(undefined);
       return;
     }
     const doc = JSON.parse(new TextDecoder().decode(data)) as SnapshotDocument;
@@ -388,5 +438,6 @@ export class CqrsStateMachine implements StateMachine {
     for (const [name, store] of this.stores) store.restore(doc.stores[name]);
     for (const [r, rec] of doc.sessions) this.addSession(r, rec);
     for (const [i, d, s] of doc.digests) this.digests.set(i, { d, s: s ?? {} });
+    this.journal?.restore(doc.j);
   }
 }

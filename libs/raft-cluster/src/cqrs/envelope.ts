@@ -8,14 +8,22 @@ import { hash } from 'node:crypto';
  * - `batch`: commands applied all-or-nothing in one entry (`executeAll`).
  * - `evt`: an event published outside apply and marked for broadcast.
  * - `digest`: the leader's state digest at index `i`, which every replica compares with its own.
+ * - `ckpt`: checkpoints of `once` event processors (processor name -> last event id handled).
  *
  * `r` is the request id that de-duplicates retries and `h` a hash of what was asked, so that a request
  * id reused for another command is refused instead of answered with the wrong result. `ts` and `s` are
- * fixed by the leader when it proposes: the apply context's timestamp and the seed of its ids.
+ * fixed by the leader when it proposes: the apply context's timestamp and the seed of its ids. `co` and `ca`,
+ * when present, are the correlation and causation ids the request came with.
  */
-export type Envelope = CommandEnvelope | BatchEnvelope | EventEnvelope | DigestEnvelope;
+export type Envelope = CommandEnvelope | BatchEnvelope | EventEnvelope | DigestEnvelope | CheckpointEnvelope;
 
-export interface CommandEnvelope {
+/** Correlation (`co`) and causation (`ca`) ids; absent when the request had none (and in older entries). */
+export interface Traced {
+  co?: string;
+  ca?: string;
+}
+
+export interface CommandEnvelope extends Traced {
   v: 1;
   k: 'cmd';
   n: string;
@@ -26,7 +34,7 @@ export interface CommandEnvelope {
   s: string;
 }
 
-export interface BatchEnvelope {
+export interface BatchEnvelope extends Traced {
   v: 1;
   k: 'batch';
   c: { n: string; p: unknown }[];
@@ -36,7 +44,7 @@ export interface BatchEnvelope {
   s: string;
 }
 
-export interface EventEnvelope {
+export interface EventEnvelope extends Traced {
   v: 1;
   k: 'evt';
   n: string;
@@ -52,6 +60,12 @@ export interface DigestEnvelope {
   d: string;
   /** Digest of each `@ReplicatedState` store and of the session table (`(sessions)`), to name what differs. */
   s?: Record<string, string>;
+}
+
+export interface CheckpointEnvelope {
+  v: 1;
+  k: 'ckpt';
+  c: Record<string, string>;
 }
 
 /** What a node asks the leader to propose: an envelope before the leader stamps `ts` and `s`. */
@@ -92,6 +106,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     case 'evt':
     case 'batch':
     case 'digest':
+    case 'ckpt':
       return e as unknown as Envelope;
     default:
       throw new EnvelopeError(`unknown envelope kind ${JSON.stringify(e.k)}`);
@@ -108,15 +123,18 @@ export function checkUnstamped(x: unknown): Unstamped {
     if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new EnvelopeError(`field "${field}" must be a string of 1-${max} characters`);
     return v;
   };
-  if (x.k === 'cmd') return { k: 'cmd', n: str(x.n, 'n'), p: x.p ?? {}, r: str(x.r, 'r'), h: str(x.h, 'h', 64) };
-  if (x.k === 'evt') return { k: 'evt', n: str(x.n, 'n'), p: x.p ?? {} };
+  const traced: Traced = {};
+  if (x.co !== undefined) traced.co = str(x.co, 'co', 200);
+  if (x.ca !== undefined) traced.ca = str(x.ca, 'ca', 200);
+  if (x.k === 'cmd') return { k: 'cmd', n: str(x.n, 'n'), p: x.p ?? {}, r: str(x.r, 'r'), h: str(x.h, 'h', 64), ...traced };
+  if (x.k === 'evt') return { k: 'evt', n: str(x.n, 'n'), p: x.p ?? {}, ...traced };
   if (x.k === 'batch') {
     if (!Array.isArray(x.c) || x.c.length === 0 || x.c.length > 1000) throw new EnvelopeError('field "c" must be an array of 1-1000 commands');
     const c = x.c.map((item: unknown, i: number) => {
       if (!isObject(item)) throw new EnvelopeError(`command ${i} of the batch is not an object`);
       return { n: str(item.n, `c[${i}].n`), p: item.p ?? {} };
     });
-    return { k: 'batch', c, r: str(x.r, 'r'), h: str(x.h, 'h', 64) };
+    return { k: 'batch', c, r: str(x.r, 'r'), h: str(x.h, 'h', 64), ...traced };
   }
   throw new EnvelopeError(`unknown kind ${JSON.stringify(x.k)}`);
 }
@@ -145,18 +163,23 @@ export interface EncodedRequest {
 
 const q = (s: string): string => JSON.stringify(s);
 
-export function encodeCommandRequest(n: string, pj: string, r: string): EncodedRequest {
+/** The correlation and causation ids as the fields that end a request's JSON text (nothing when there are none). */
+function tracedFields(t: Traced): string {
+  return `${t.co === undefined ? '' : `,"co":${q(t.co)}`}${t.ca === undefined ? '' : `,"ca":${q(t.ca)}`}`;
+}
+
+export function encodeCommandRequest(n: string, pj: string, r: string, t: Traced = {}): EncodedRequest {
   const h = requestHash([{ n, pj }]);
-  return { k: 'cmd', names: [n], json: `{"k":"cmd","n":${q(n)},"p":${pj},"r":${q(r)},"h":${q(h)}}` };
+  return { k: 'cmd', names: [n], json: `{"k":"cmd","n":${q(n)},"p":${pj},"r":${q(r)},"h":${q(h)}${tracedFields(t)}}` };
 }
 
-export function encodeBatchRequest(c: { n: string; pj: string }[], r: string): EncodedRequest {
+export function encodeBatchRequest(c: { n: string; pj: string }[], r: string, t: Traced = {}): EncodedRequest {
   const items = c.map((i) => `{"n":${q(i.n)},"p":${i.pj}}`).join(',');
-  return { k: 'batch', names: c.map((i) => i.n), json: `{"k":"batch","c":[${items}],"r":${q(r)},"h":${q(requestHash(c))}}` };
+  return { k: 'batch', names: c.map((i) => i.n), json: `{"k":"batch","c":[${items}],"r":${q(r)},"h":${q(requestHash(c))}${tracedFields(t)}}` };
 }
 
-export function encodeEventRequest(n: string, pj: string): EncodedRequest {
-  return { k: 'evt', names: [n], json: `{"k":"evt","n":${q(n)},"p":${pj}}` };
+export function encodeEventRequest(n: string, pj: string, t: Traced = {}): EncodedRequest {
+  return { k: 'evt', names: [n], json: `{"k":"evt","n":${q(n)},"p":${pj}${tracedFields(t)}}` };
 }
 
 /** A request that arrived as an object (forwarded by another node, after {@link checkUnstamped}). */

@@ -1,7 +1,11 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
-import { RAFT_CLUSTER_OPTIONS, REPLICATED_STATE } from '../raft-cluster.constants';
+import { CheckpointStore, FileCheckpointStore, MemoryCheckpointStore } from '../processors/checkpoint-store';
+import { EventProcessors } from '../processors/event-processors';
+import { discoverProcessors, eventDecoder, journalFor } from '../processors/processor-discovery';
+import type { ProcessorStatus } from '../processors/processor-runner';
+import { RAFT_CHECKPOINT_STORE, RAFT_CLUSTER_OPTIONS, REPLICATED_STATE } from '../raft-cluster.constants';
 import { RaftClusterLogger } from '../raft-cluster.logger';
 import { RaftClusterMetrics } from '../raft-cluster.metrics';
 import type { ResolvedRaftClusterOptions } from '../raft-cluster.options';
@@ -20,8 +24,9 @@ import type { ReplicatedStateStore } from './replicated-store';
  * none. The buses are patched on their instances in `onModuleInit`, before any module's bootstrap hook.
  */
 @Injectable()
-export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicationShutdown {
+export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private machine: CqrsStateMachine | null = null;
+  private processors: EventProcessors | null = null;
   private submitter: CommandSubmitter | null = null;
   private buses: UnpatchedBuses | null = null;
   private divergence: (DivergenceReport & { at: string }) | null = null;
@@ -55,18 +60,52 @@ export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicat
     if (commandBus === null || queryBus === null || eventBus === null) return;
     const submitter = (this.submitter = new CommandSubmitter(this.options, this.metrics, this.cluster, this.logger));
     this.buses = patchBuses({ commandBus, queryBus, eventBus }, { submitter, isLeader: () => this.cluster.isLeader, readBarrier: () => this.cluster.readBarrier() });
+    const found = discoverProcessors(this.discovery);
+    const journal = found.length > 0 ? journalFor(found, this.options.maxEventLag) : null;
     this.machine = new CqrsStateMachine(this.applyHost(), this.discoverStores(), {
       maxSessions: this.options.maxSessions,
       digestInterval: this.options.digestInterval,
       codec: this.options.codec,
+      journal,
     });
+    if (journal !== null) {
+      this.processors = new EventProcessors(
+        found,
+        journal,
+        this.checkpointStore(),
+        {
+          isLeader: () => this.cluster.isLeader,
+          readBarrier: () => this.cluster.readBarrier(),
+          proposeCheckpoints: (c) => this.cluster.propose(encodeEnvelope({ v: 1, k: 'ckpt', c })),
+        },
+        eventDecoder(found, this.options.codec),
+        this.logger,
+        this.metrics,
+      );
+    }
+    const processors = this.processors;
     this.clusterEvents = this.cluster.events$.subscribe((e) => {
       if (e.type === 'role-changed' && e.previousRole === 'leader' && e.role !== 'leader') submitter.onLeadershipLost();
       if (e.type === 'leader-changed') submitter.onLeaderChanged(e.leaderId);
+      if (e.type === 'role-changed') processors?.leadershipChanged(e.role === 'leader');
     });
   }
 
+  /** The processors resume from their checkpoints (a processor with a bad stored checkpoint stops the start). */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.processors?.start();
+  }
+
+  processorStatus(): ProcessorStatus[] {
+    return this.processors?.status() ?? [];
+  }
+
+  async stopProcessors(): Promise<void> {
+    await this.processors?.stop();
+  }
+
   onApplicationShutdown(): void {
+    void this.processors?.stop();
     this.clusterEvents?.unsubscribe();
     this.submitter?.close();
   }
@@ -108,6 +147,15 @@ export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicat
       },
       warn: (message) => this.logger.warn(message),
     };
+  }
+
+  /** The app's, under RAFT_CHECKPOINT_STORE, else files under dataDir (memory for ':memory:'). */
+  private checkpointStore(): CheckpointStore {
+    try {
+      return this.moduleRef.get<CheckpointStore>(RAFT_CHECKPOINT_STORE, { strict: false });
+    } catch {
+      return this.options.dataDir === ':memory:' ? new MemoryCheckpointStore() : new FileCheckpointStore(this.options.dataDir);
+    }
   }
 
   private discoverStores(): Map<string, ReplicatedStateStore> {

@@ -11,6 +11,8 @@ export interface RequestContext {
   readonly requestId: string | null;
   /** From `?consistency=` or `X-Consistency`; null when the request did not ask. */
   readonly consistency: ReadConsistency | null;
+  /** From `X-Correlation-ID`, else `X-Request-ID` (tracing ids, never idempotency keys); else null. */
+  readonly correlationId: string | null;
   /** Commands executed so far while serving this request (the n-th one gets its own request id). */
   commands: number;
 }
@@ -64,10 +66,13 @@ export class RequestContextMiddleware implements NestMiddleware {
     if (consistency !== undefined && consistency !== 'local' && consistency !== 'linearizable') {
       return badRequest(res, 'consistency', `consistency must be "local" or "linearizable", got ${JSON.stringify(consistency.slice(0, 40))}`);
     }
+    // A malformed tracing id is left out rather than refused: proxies set these headers, not the client.
+    let correlationId = headerValue(req, 'x-correlation-id') ?? headerValue(req, 'x-request-id');
+    if (correlationId !== undefined && !REQUEST_ID_PATTERN.test(correlationId)) correlationId = undefined;
     // A request that asks for nothing needs no context: the buses' defaults are what an empty one gives.
     // (A request starts with no store: the server's 'request' event runs in the connection's context.)
-    if (id === undefined && consistency === undefined) return next();
-    const ctx: RequestContext = { requestId: id ?? null, consistency: (consistency as ReadConsistency | undefined) ?? null, commands: 0 };
+    if (id === undefined && consistency === undefined && correlationId === undefined) return next();
+    const ctx: RequestContext = { requestId: id ?? null, consistency: (consistency as ReadConsistency | undefined) ?? null, correlationId: correlationId ?? null, commands: 0 };
     storage.run(ctx, () => next());
   }
 }

@@ -47,6 +47,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'maxCommandBytes',
   'digestInterval',
   'leaderOnlyMode',
+  'maxEventLag',
 ]);
 
 /** The options as given, not yet checked. Every reader below takes them and the list it adds its problems to. */
@@ -67,7 +68,7 @@ function booleanOption(o: RawOptions, problems: string[], key: 'insecurePeers' |
   return v;
 }
 
-type IntegerOptionKey = 'maxPeerBodyBytes' | 'maxInFlightRequests' | 'maxQueueDelayMs' | 'maxSessions' | 'maxCommandBytes' | 'digestInterval';
+type IntegerOptionKey = 'maxPeerBodyBytes' | 'maxInFlightRequests' | 'maxQueueDelayMs' | 'maxSessions' | 'maxCommandBytes' | 'digestInterval' | 'maxEventLag';
 
 function integerOption(o: RawOptions, problems: string[], key: IntegerOptionKey, fallback: number, min: number): number {
   if (!given(o, key)) return fallback;
@@ -290,12 +291,13 @@ function readLoadShedding(o: RawOptions, problems: string[]): Pick<ResolvedRaftC
   };
 }
 
-/** The CQRS bridge's options: sessions, command size, digests, idempotency headers, codec, `@LeaderOnly()` mode. */
+/** The CQRS bridge's options: sessions, command size, digests, idempotency headers, codec, `@LeaderOnly()` mode, event processors' window. */
 function readCqrsBridge(
   o: RawOptions,
   problems: string[],
   compactionThreshold: number,
-): Pick<ResolvedRaftClusterOptions, 'maxSessions' | 'maxCommandBytes' | 'digestInterval' | 'idempotencyHeaders' | 'codec' | 'leaderOnlyMode'> {
+): Pick<ResolvedRaftClusterOptions, 'maxSessions' | 'maxCommandBytes' | 'digestInterval' | 'idempotencyHeaders' | 'codec' | 'leaderOnlyMode' | 'maxEventLag'> {
+  const maxEventLag = integerOption(o, problems, 'maxEventLag', 10_000, 1);
   const maxSessions = integerOption(o, problems, 'maxSessions', 10_000, 1);
   const maxCommandBytes = integerOption(o, problems, 'maxCommandBytes', 1024 * 1024, 256);
   // A divergence is found at most this many entries after it happened: a few hundred at most by default.
@@ -320,7 +322,7 @@ function readCqrsBridge(
       problems.push(`option "leaderOnlyMode" must be 'forward', 'redirect' or 'reject', got ${show(o.leaderOnlyMode)}`);
     } else leaderOnlyMode = o.leaderOnlyMode;
   }
-  return { maxSessions, maxCommandBytes, digestInterval, idempotencyHeaders, codec, leaderOnlyMode };
+  return { maxSessions, maxCommandBytes, digestInterval, idempotencyHeaders, codec, leaderOnlyMode, maxEventLag };
 }
 
 /**
@@ -345,7 +347,7 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
   const { peerPort, peerHost, maxPeerBodyBytes } = readPeerServer(o, problems);
   const { forwardTimeoutMs, shutdownTransferTimeoutMs } = readHandOverTimeouts(o, problems, electionTimeout);
   const { maxInFlightRequests, maxQueueDelayMs } = readLoadShedding(o, problems);
-  const { maxSessions, maxCommandBytes, digestInterval, idempotencyHeaders, codec, leaderOnlyMode } = readCqrsBridge(o, problems, compactionThreshold);
+  const { maxSessions, maxCommandBytes, digestInterval, idempotencyHeaders, codec, leaderOnlyMode, maxEventLag } = readCqrsBridge(o, problems, compactionThreshold);
 
   if (problems.length > 0) throw new RaftClusterOptionsError(problems);
 
@@ -381,5 +383,6 @@ export function validateRaftClusterOptions(input: unknown): ResolvedRaftClusterO
     maxCommandBytes,
     digestInterval,
     leaderOnlyMode,
+    maxEventLag,
   };
 }
