@@ -5,6 +5,9 @@ import { LeaderOnlyInterceptor } from './http/leader-only.interceptor';
 import { RAFT_CQRS_REPLICATION } from './cqrs/cqrs-replication';
 import { RaftCqrsBridge } from './cqrs/raft-cqrs.bridge';
 import { RequestContextMiddleware } from './http/request-context';
+import { LiveQueryBus } from './live/live-query.bus';
+import { LiveQueryInterceptor } from './live/live-query.interceptor';
+import { LiveQueryStreams } from './live/live-query-streams';
 import { ClusterExceptionFilter } from './http/cluster-exception.filter';
 import { RAFT_CLUSTER_OPTIONS } from './raft-cluster.constants';
 import { RaftClusterLogger } from './raft-cluster.logger';
@@ -52,9 +55,12 @@ import { RaftHealthIndicator } from './raft-health.indicator';
     RaftCqrsBridge,
     { provide: RAFT_CQRS_REPLICATION, useExisting: RaftCqrsBridge },
     LeaderOnlyInterceptor,
+    LiveQueryBus,
+    LiveQueryStreams,
+    LiveQueryInterceptor,
     { provide: APP_FILTER, useClass: ClusterErrorFilter },
   ],
-  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS, RaftCqrsBridge, LeaderOnlyInterceptor],
+  exports: [RaftClusterService, RaftHealthIndicator, RaftClusterMetrics, RAFT_CLUSTER_OPTIONS, RaftCqrsBridge, LeaderOnlyInterceptor, LiveQueryBus, LiveQueryStreams, LiveQueryInterceptor],
 })
 export class RaftClusterModule extends RaftClusterConfigurableModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
