@@ -1,4 +1,4 @@
-import { Module, Type } from '@nestjs/common';
+import { Module, Provider, Type } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { ClusterExceptionFilter, RaftClusterModule } from '@raft-cqrs/raft-cluster';
@@ -22,18 +22,28 @@ import { CancelOrderHandler } from './orders/cancel-order/cancel-order.handler';
 import { CreateOrderHandler } from './orders/create-order/create-order.handler';
 import { GetOrderHandler } from './orders/get-order/get-order.handler';
 import { ListOrdersHandler } from './orders/list-orders/list-orders.handler';
+import { NOTIFY_URL } from './notifications/notify-url';
+import { OrderAnnouncer } from './notifications/order-announcer.processor';
 import { OrdersController } from './orders/orders.controller';
 import { GetProductHandler } from './products/get-product/get-product.handler';
 import { ListProductsHandler } from './products/list-products/list-products.handler';
 import { ProductsController } from './products/products.controller';
 import { SetStockHandler } from './products/set-stock/set-stock.handler';
 
+/** What the order app takes besides the cluster options. */
+export interface OrderAppOptions {
+  /** Where created orders are announced (NOTIFY_URL); null: not announced. */
+  notifyUrl?: string | null;
+}
+
 /**
  * The order app's module for one node. A function of the options, not a constant, so tests can
  * build nodes with their own ports and folders. No RAFT_STATE_MACHINE is provided: the cluster module
  * then replicates the CQRS commands and snapshots the @ReplicatedState stores itself.
  */
-export function orderAppModule(raft: RaftEnvOptions): Type<unknown> {
+export function orderAppModule(raft: RaftEnvOptions, app: OrderAppOptions = {}): Type<unknown> {
+  // The announcer exists only with a URL: without one no events are journaled for it at all.
+  const announcements: Provider[] = app.notifyUrl ? [{ provide: NOTIFY_URL, useValue: app.notifyUrl }, OrderAnnouncer] : [];
   @Module({
     imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot(raft)],
     controllers: [ProductsController, OrdersController, InventoryController, BackordersController, AnnouncementsController],
@@ -58,6 +68,7 @@ export function orderAppModule(raft: RaftEnvOptions): Type<unknown> {
       BackorderSaga,
       AnnouncementFeed,
       ShopAnnouncementHandler,
+      ...announcements,
       // Every error, the app's and the cluster's, answers JSON { error, message } (503s with Retry-After).
       { provide: APP_FILTER, useClass: ClusterExceptionFilter },
     ],

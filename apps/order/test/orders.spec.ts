@@ -1,5 +1,6 @@
 import { CancelOrderCommand } from '../src/orders/cancel-order/cancel-order.command';
 import { CreateOrderCommand } from '../src/orders/create-order/create-order.command';
+import { OrderCreatedEvent } from '../src/orders/create-order/order-created.event';
 import { ListOrdersHandler } from '../src/orders/list-orders/list-orders.handler';
 import { ListOrdersQuery } from '../src/orders/list-orders/list-orders.query';
 import { SetStockCommand } from '../src/products/set-stock/set-stock.command';
@@ -27,6 +28,7 @@ describe('orders: the stock rules', () => {
     });
     expect(r.products.get('p1')).toEqual({ id: 'p1', name: 'Widget', stock: 3, reserved: 2 });
     expect(r.orders.get(order.orderId)).toEqual(order);
+    expect(r.events).toEqual([new OrderCreatedEvent(order.orderId, 'p1', 2, 'alice')]);
   });
 
   it('sells the last unit and refuses the next with 409 out_of_stock, changing nothing', async () => {
@@ -37,6 +39,7 @@ describe('orders: the stock rules', () => {
     expect(err).toEqual({ status: 409, body: expect.objectContaining({ error: 'out_of_stock', productId: 'p1', requested: 1, available: 0 }) });
     expect(r.snapshot()).toEqual(before);
     expect(r.products.get('p1')).toMatchObject({ stock: 0, reserved: 3 });
+    expect(r.events).toHaveLength(1); // the refused order raised nothing
   });
 
   it('refuses an order larger than the stock even when some is left', async () => {

@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import type { EventBus } from '@nestjs/cqrs';
 import { TEST_EPOCH_MS, TestReplica } from '@raft-cqrs/raft-cluster/testing';
 import { OrderStore } from '../src/domain/order.store';
 import { ProductStore } from '../src/domain/product.store';
@@ -16,7 +17,9 @@ export class Replica {
   readonly products = new ProductStore();
   readonly orders = new OrderStore();
   readonly setStock = new SetStockHandler(this.products);
-  readonly createOrder = new CreateOrderHandler(this.products, this.orders);
+  /** What the handlers published, in order. */
+  readonly events: object[] = [];
+  readonly createOrder = new CreateOrderHandler(this.products, this.orders, { publish: (e: object) => void this.events.push(e) } as unknown as EventBus);
   readonly cancelOrder = new CancelOrderHandler(this.products, this.orders);
   private readonly log = new TestReplica();
 

@@ -1,10 +1,11 @@
-import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
+import { CommandHandler, EventBus, ICommandHandler } from '@nestjs/cqrs';
 import { requireApplyContext } from '@raft-cqrs/raft-cluster';
 import { outOfStock, productNotFound } from '../../domain/errors';
 import type { Order } from '../../domain/order';
 import { OrderStore } from '../../domain/order.store';
 import { ProductStore } from '../../domain/product.store';
 import { CreateOrderCommand } from './create-order.command';
+import { OrderCreatedEvent } from './order-created.event';
 
 /**
  * The one place stock is taken. It runs in log order on every node, so the check and the decrement
@@ -15,6 +16,7 @@ export class CreateOrderHandler implements ICommandHandler<CreateOrderCommand> {
   constructor(
     private readonly products: ProductStore,
     private readonly orders: OrderStore,
+    private readonly events: EventBus,
   ) {}
 
   async execute(command: CreateOrderCommand): Promise<Order> {
@@ -36,6 +38,7 @@ export class CreateOrderHandler implements ICommandHandler<CreateOrderCommand> {
     };
     this.products.set(product.id, { ...product, stock: product.stock - command.quantity, reserved: product.reserved + command.quantity });
     this.orders.set(order.orderId, order);
+    this.events.publish(new OrderCreatedEvent(order.orderId, order.productId, order.quantity, order.customerId));
     return order;
   }
 }
