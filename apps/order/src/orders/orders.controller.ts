@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { LiveQuery } from '@raft-cqrs/raft-cluster';
 import type { Order } from '../domain/order';
 import { idField, integerField, MAX_QUANTITY, optionalIdField, requireObjectBody } from '../http/input';
 import { CancelOrderCommand } from './cancel-order/cancel-order.command';
@@ -32,9 +33,11 @@ export class OrdersController {
     return { orders, count: orders.length };
   }
 
+  /** JSON, or with `Accept: text/event-stream` a live query: the order now, then after each change of it. */
   @Get(':id')
-  get(@Param('id') orderId: string): Promise<Order> {
-    return this.queryBus.execute(new GetOrderQuery(idField(orderId, 'id')));
+  @LiveQuery()
+  get(@Param('id') orderId: string): GetOrderQuery {
+    return new GetOrderQuery(idField(orderId, 'id'));
   }
 
   @Post(':id/cancel')

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { LiveQuery } from '@raft-cqrs/raft-cluster';
 import type { Product } from '../domain/product';
 import { idField, integerField, MAX_STOCK, optionalNameField, requireObjectBody } from '../http/input';
 import { GetProductQuery } from './get-product/get-product.query';
@@ -19,9 +20,11 @@ export class ProductsController {
     return { products, count: products.length };
   }
 
+  /** JSON, or with `Accept: text/event-stream` a live query: the product now, then after each change of it. */
   @Get(':id')
-  get(@Param('id') productId: string): Promise<Product> {
-    return this.queryBus.execute(new GetProductQuery(idField(productId, 'id')));
+  @LiveQuery()
+  get(@Param('id') productId: string): GetProductQuery {
+    return new GetProductQuery(idField(productId, 'id'));
   }
 
   @Put(':id')
