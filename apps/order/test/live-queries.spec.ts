@@ -1,12 +1,9 @@
-import * as http from 'node:http';
-import * as net from 'node:net';
-import { INestApplication, LoggerService } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { createHttpAdapter, httpPlatform, LiveQueryBus, LiveQueryStreams, LiveQueryValue, RaftClusterService } from '@raft-cqrs/raft-cluster';
+import { LiveQueryValue } from '@raft-cqrs/raft-cluster';
 import { Subscription } from 'rxjs';
-import { orderAppModule } from '../src/app.module';
 import type { Product } from '../src/domain/product';
 import { GetProductQuery } from '../src/products/get-product/get-product.query';
+import { OrderNode, QuietLogger, request, startNode, waitFor, freePort } from './order-cluster';
+import { SseClient } from './sse-client';
 
 /*
  * Live queries of the order app on a real three-node cluster in this process, over HTTP: a stream
@@ -16,165 +13,12 @@ import { GetProductQuery } from '../src/products/get-product/get-product.query';
 
 jest.setTimeout(90_000);
 
-const SECRET = 'order-live-query-test-secret-8e2a';
-
-class QuietLogger implements LoggerService {
-  private push(level: string, message: unknown): void {
-    if (process.env.RAFT_TEST_LOGS === '1') process.stderr.write(`${level} ${typeof message === 'string' ? message : JSON.stringify(message)}\n`);
-  }
-  log(m: unknown): void {
-    this.push('LOG', m);
-  }
-  error(m: unknown): void {
-    this.push('ERROR', m);
-  }
-  warn(m: unknown): void {
-    this.push('WARN', m);
-  }
-}
-
-interface Node {
-  id: string;
-  url: string;
-  app: INestApplication;
-  cluster: RaftClusterService;
-  live: LiveQueryBus;
-  streams: LiveQueryStreams;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Record<string, unknown>;
-}
-
-function request(url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const h: Record<string, string | number> = payload === undefined ? { ...headers } : { ...headers, 'content-type': 'application/json', 'content-length': payload.length };
-    const req = http.request(url, { method, headers: h, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
-      });
-      res.on('error', reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-interface SseEvent {
-  id: string | null;
-  event: string;
-  data: string;
-}
-
-/** An event stream client: parses events as they come; `ended` once the server ended the response. */
-class SseClient {
-  readonly events: SseEvent[] = [];
-  ended = false;
-  status = 0;
-  headers: http.IncomingHttpHeaders = {};
-  body = '';
-  private buffer = '';
-  private req: http.ClientRequest | null = null;
-
-  static open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
-    const c = new SseClient();
-    return new Promise((resolve, reject) => {
-      c.req = http.request(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false }, (res) => {
-        c.status = res.statusCode ?? 0;
-        c.headers = res.headers;
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          if (c.status !== 200) c.body += chunk;
-          else c.feed(chunk);
-        });
-        res.on('end', () => (c.ended = true));
-        res.on('close', () => (c.ended = true));
-        res.on('error', () => (c.ended = true));
-        resolve(c);
-      });
-      c.req.on('error', (err) => (c.status === 0 ? reject(err) : (c.ended = true)));
-      c.req.end();
-    });
-  }
-
-  /** The values (data events) as products, with their ids. */
-  products(): { index: number; product: Product }[] {
-    return this.events.filter((e) => e.event === 'message').map((e) => ({ index: Number(e.id), product: JSON.parse(e.data) as Product }));
-  }
-
-  close(): void {
-    this.req?.destroy();
-  }
-
-  private feed(chunk: string): void {
-    this.buffer += chunk;
-    for (let end = this.buffer.indexOf('\n\n'); end >= 0; end = this.buffer.indexOf('\n\n')) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      const e: SseEvent = { id: null, event: 'message', data: '' };
-      let hasData = false;
-      for (const line of block.split('\n')) {
-        if (line.startsWith('id: ')) e.id = line.slice(4);
-        else if (line.startsWith('event: ')) e.event = line.slice(7);
-        else if (line.startsWith('data: ')) {
-          e.data += line.slice(6);
-          hasData = true;
-        }
-      }
-      if (hasData) this.events.push(e);
-    }
-  }
-}
-
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function startNode(id: string, port: number, members: string[], logger: LoggerService): Promise<Node> {
-  const raft = { memberId: id, members, dataDir: ':memory:', secret: SECRET, insecurePeers: false, electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30 };
-  const moduleRef = await Test.createTestingModule({ imports: [orderAppModule(raft)] })
-    .setLogger(logger)
-    .compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(httpPlatform()), { logger });
-  await app.listen(port, '127.0.0.1');
-  return { id, url: `http://127.0.0.1:${port}`, app, cluster: app.get(RaftClusterService), live: app.get(LiveQueryBus), streams: app.get(LiveQueryStreams) };
-}
-
 describe('order app: live queries on a 3-node cluster', () => {
   const logger = new QuietLogger();
-  const nodes: Node[] = [];
+  const nodes: OrderNode[] = [];
   const clients: SseClient[] = [];
-  let leader: Node;
-  let follower: Node;
+  let leader: OrderNode;
+  let follower: OrderNode;
 
   const putStock = async (id: string, stock: number): Promise<void> => {
     const r = await request(`${leader.url}/products/${id}`, 'PUT', { stock });
