@@ -164,6 +164,12 @@ it('a once processor handles each event on the leader only; the next leader resu
     const status = await request(`http://127.0.0.1:${target.port}/cluster/status`);
     const webhook = status.json<{ processors: { name: string; mode: string; lag: number; state: string }[] }>().processors.find((p) => p.name === 'webhook');
     expect(webhook).toMatchObject({ mode: 'once', lag: 0 });
+    // A node on standby shows where the log's checkpoint is, the leader's progress.
+    await waitFor('the old leader on standby sees the checkpoint', async () => {
+      const s = await request(`http://127.0.0.1:${first.port}/cluster/status`);
+      const p = s.json<{ processors: { name: string; state: string; checkpoint: string | null; lag: number }[] }>().processors.find((x) => x.name === 'webhook');
+      return p?.state === 'standby' && p.checkpoint !== null && p.lag === 0;
+    });
     const metrics = await request(`http://127.0.0.1:${target.port}/metrics`);
     expect(metrics.text).toMatch(/raft_event_processor_lag_events\{processor="webhook"\} 0/);
   } finally {

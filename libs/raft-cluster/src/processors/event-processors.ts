@@ -60,10 +60,7 @@ export class EventProcessors {
       }
     }
     metrics.bindProcessors(() =>
-      this.runners.map((r) => {
-        const s = r.status();
-        return { name: s.name, checkpointIndex: r.checkpoint?.index ?? 0, lag: s.lag, failing: s.failing };
-      }),
+      this.status().map((s) => ({ name: s.name, checkpointIndex: parsePosition(s.checkpoint)?.index ?? 0, lag: s.lag, failing: s.failing })),
     );
   }
 
@@ -101,8 +98,14 @@ export class EventProcessors {
     void this.lead(generation);
   }
 
+  /** A `once` processor on standby shows the checkpoint the log holds (where the leader's is), not its own last run. */
   status(): ProcessorStatus[] {
-    return this.runners.map((r) => r.status());
+    return this.runners.map((r) => {
+      const s = r.status();
+      if (r.meta.mode !== 'once' || r.running) return s;
+      const replicated = this.journal.checkpoint(r.name);
+      return { ...s, checkpoint: replicated === null ? null : formatPosition(replicated), lag: this.journal.countAfter(replicated) };
+    });
   }
 
   /** Stops every processor and writes the last checkpoints (bounded: a shutdown does not hang on them). */
