@@ -239,3 +239,15 @@ it('after a restart nothing is handled again; a node restored from a snapshot pa
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+it('an event processor without CqrsModule stops the start with a message saying what is missing', async () => {
+  @Module({
+    imports: [RaftClusterModule.forRoot({ memberId: 'solo', members: ['solo=http://127.0.0.1:1'], dataDir: ':memory:', insecurePeers: true })],
+    providers: [...processors('solo')],
+  })
+  class NoCqrsModule {}
+  const ref = await Test.createTestingModule({ imports: [NoCqrsModule] }).setLogger(new CapturingLogger()).compile();
+  const app = createTestApp(ref, { logger: new CapturingLogger() });
+  await expect(app.init()).rejects.toThrow("@EventProcessor('webhook') needs @nestjs/cqrs: import CqrsModule.forRoot() next to RaftClusterModule");
+  await app.close().catch(() => undefined);
+});

@@ -57,7 +57,11 @@ export class RaftCqrsBridge implements CqrsReplication, OnModuleInit, OnApplicat
     const commandBus = find(CommandBus);
     const queryBus = find(QueryBus);
     const eventBus = find(EventBus);
-    if (commandBus === null || queryBus === null || eventBus === null) return;
+    if (commandBus === null || queryBus === null || eventBus === null) {
+      const orphans = discoverProcessors(this.discovery);
+      if (orphans.length > 0) throw new Error(`@EventProcessor('${orphans[0].meta.name}') needs @nestjs/cqrs: import CqrsModule.forRoot() next to RaftClusterModule`);
+      return;
+    }
     const submitter = (this.submitter = new CommandSubmitter(this.options, this.metrics, this.cluster, this.logger));
     this.buses = patchBuses({ commandBus, queryBus, eventBus }, { submitter, isLeader: () => this.cluster.isLeader, readBarrier: () => this.cluster.readBarrier() });
     const found = discoverProcessors(this.discovery);
