@@ -97,3 +97,34 @@ describe('ProcessorRunner', () => {
     runner.close();
   });
 });
+
+it('a stop and a quick start never run two deliveries at once', async () => {
+  let inFlight = 0;
+  let most = 0;
+  let release: (() => void) | null = null;
+  const { journal, runner, handled } = setUp({
+    handle: async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((r) => (release = r));
+      inFlight--;
+    },
+  });
+  journal.append(1, [event(1)]);
+  journal.append(2, [event(2)]);
+  runner.start(null);
+  await waitFor('handling', () => release !== null);
+  runner.stop('standby');
+  runner.start(null); // leadership came back at once: the first delivery is still in progress
+  await new Promise((r) => setImmediate(r));
+  expect(inFlight).toBe(1);
+  for (let i = 0; i < 3 && handled.length < 2; i++) {
+    const r = release as (() => void) | null;
+    release = null;
+    r?.();
+    await waitFor('next delivery or done', () => release !== null || handled.length === 2);
+  }
+  expect(most).toBe(1);
+  expect(handled.map(formatPosition)).toEqual(['1:0', '2:0']);
+  runner.close();
+});

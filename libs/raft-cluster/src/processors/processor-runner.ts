@@ -52,6 +52,8 @@ export class ProcessorRunner {
   private resets = 0;
   /** Wakes the loop early: events appended, or a stop during a wait. */
   private wake: (() => void) | null = null;
+  /** The delivery loop of the latest start (resolved when it has ended). */
+  private running$: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -82,10 +84,14 @@ export class ProcessorRunner {
   /** Delivers the events after `from` (all the journal holds when null) until {@link stop}. */
   start(from: EventPosition | null): void {
     const generation = ++this.generation;
+    this.wakeUp();
     this.position = from;
     this.state = 'idle';
     this.failedAttempts = 0;
-    void this.loop(generation);
+    // One delivery at a time even across a quick stop and start: the new run waits for a handler the
+    // previous run still has in progress.
+    const previous = this.running$;
+    this.running$ = previous.then(() => this.loop(generation));
   }
 
   /** `standby`: a `once` processor while another node leads. */
