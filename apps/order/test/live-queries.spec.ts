@@ -154,6 +154,12 @@ describe('order app: live queries on a 3-node cluster', () => {
     expect(watching.queries - before.queries).toBe(ids.length); // 1,100 subscribers, 10 distinct queries
     expect(watching.subscribers - before.subscribers).toBe(1100);
     expect(follower.streams.stats().streams).toBeGreaterThanOrEqual(100);
+    // Open streams leave the admission check's count of requests in progress (else they would get the
+    // node's requests refused with 503 once 32 were open); it looks for them every 100 ms.
+    await waitFor('the streams out of the requests in progress', async () => {
+      await request(`${follower.url}/products/bulk-1`);
+      return follower.cluster.requestsInFlight < 32;
+    });
 
     for (let round = 1; round <= 5; round++) {
       const r0 = follower.live.stats();

@@ -37,13 +37,11 @@ export class LiveQueryStreams implements OnModuleDestroy, BeforeApplicationShutd
    * stream; it ends when the client leaves, when its query ends, or at shutdown.
    */
   open(res: ServerResponse, headers: Record<string, string | number | string[]> = {}): LiveSseStream {
-    res.writeHead(200, {
-      ...headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
+    // Set one by one rather than given to writeHead: the admission check reads the content type back
+    // (getHeader) to stop counting the stream as a request in progress.
+    const all = { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' };
+    for (const [name, value] of Object.entries(all)) res.setHeader(name, value);
+    res.writeHead(200);
     res.socket?.setNoDelay(true);
     res.socket?.setTimeout(0);
     const stream = new LiveSseStream(res, (s) => this.forget(s));
