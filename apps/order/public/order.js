@@ -133,6 +133,64 @@
     await api('GET', '/products/' + encodeURIComponent(f.id) + q);
   });
 
+  // ---------------------------------------------------------------- live stock
+
+  /*
+   * EventSource sends Accept: text/event-stream, so GET /products/:id answers a live query: the
+   * product now, then one event after each change applied on this node; each event's id is the
+   * applied index it reflects. After a dropped connection the browser reconnects by itself with
+   * Last-Event-ID, and the node sends the current value only if it is newer than that.
+   */
+  var liveBody = document.querySelector('#live-stock tbody');
+  var watched = {};
+
+  function watchProduct(id) {
+    if (watched[id]) return;
+    if (Object.keys(watched).length === 0) liveBody.textContent = '';
+    var cells = {
+      stock: el('td', { class: 'num', text: '…' }),
+      reserved: el('td', { class: 'num', text: '…' }),
+      index: el('td', { class: 'num mono', text: '…' }),
+      state: el('td', null, [CV.badge('connecting', 'warn')]),
+    };
+    var stop = el('button', { class: 'secondary', type: 'button', text: 'Stop' });
+    var row = el('tr', { 'data-live': id }, [el('td', null, [el('strong', { text: id })]), cells.stock, cells.reserved, cells.index, cells.state, el('td', null, [stop])]);
+    liveBody.appendChild(row);
+    var source = new EventSource('/products/' + encodeURIComponent(id));
+    watched[id] = source;
+    function setState(text, kind) {
+      cells.state.textContent = '';
+      cells.state.appendChild(CV.badge(text, kind));
+    }
+    source.onmessage = function (ev) {
+      var p = JSON.parse(ev.data);
+      cells.stock.textContent = p.stock;
+      cells.reserved.textContent = p.reserved;
+      cells.index.textContent = ev.lastEventId;
+      setState('live', 'ok');
+    };
+    source.addEventListener('query-error', function (ev) {
+      var e = JSON.parse(ev.data);
+      setState(e.error || 'error', 'bad');
+      source.close();
+    });
+    source.onerror = function () {
+      // CLOSED: the node answered an error instead of a stream (404 for an unknown product); otherwise the browser retries.
+      setState(source.readyState === EventSource.CLOSED ? 'not found or refused' : 'reconnecting', source.readyState === EventSource.CLOSED ? 'bad' : 'warn');
+    };
+    stop.addEventListener('click', function () {
+      source.close();
+      delete watched[id];
+      liveBody.removeChild(row);
+    });
+  }
+
+  document.getElementById('watch-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var f = fields(ev.target);
+    if (f.id) watchProduct(f.id);
+  });
+
   // ---------------------------------------------------------------- orders
 
   var ordersBody = document.querySelector('#orders tbody');
