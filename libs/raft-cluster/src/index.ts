@@ -18,6 +18,7 @@ export type { RaftEnv, RaftEnvOptions } from './options-from-env';
 export { createRaftApp, createHttpAdapter, DEFAULT_BODY_LIMIT_BYTES } from './http/create-raft-app';
 export type { CreateRaftAppOptions, HttpAdapterOptions } from './http/create-raft-app';
 export { rawRequest, rawResponse, takeOverResponse, HTTP_PLATFORMS } from './http/http-platform';
+export { openEventStream } from './http/event-stream';
 export type { HttpPlatform, PassthroughReply } from './http/http-platform';
 
 export { RaftClusterService } from './raft-cluster.service';

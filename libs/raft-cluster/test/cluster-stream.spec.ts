@@ -170,9 +170,13 @@ class FakeResponse extends EventEmitter {
   destroyed = false;
   socket = null;
 
-  writeHead(status: number, headers: Record<string, string>): this {
+  setHeader(name: string, value: string): this {
+    this.headers[name.toLowerCase()] = value;
+    return this;
+  }
+  writeHead(status: number, headers: Record<string, string> = {}): this {
     this.statusCode = status;
-    this.headers = headers;
+    for (const [name, value] of Object.entries(headers)) this.setHeader(name, value);
     return this;
   }
   write(chunk: string): boolean {

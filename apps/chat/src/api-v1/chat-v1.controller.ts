@@ -1,5 +1,5 @@
-import { Body, Controller, Get, Headers, Post, Query, Req, Res } from '@nestjs/common';
-import { PassthroughReply, rawRequest, takeOverResponse } from '@raft-cqrs/raft-cluster';
+import { Body, Controller, Get, Headers, Post, Query, Res } from '@nestjs/common';
+import { openEventStream, PassthroughReply, takeOverResponse } from '@raft-cqrs/raft-cluster';
 import { ConversationService } from '../conversation/conversation.service';
 import { ChatMessage } from '../domain/chat-message';
 import { parseListMessages } from '../list-messages/list-messages.input';
@@ -28,20 +28,10 @@ export class ChatV1Controller {
 
   /** Server-Sent Events: `id: <commit_index>`, `event: message`, `data: <message JSON>`; see streamStartAfter. */
   @Get('stream')
-  stream(@Query() query: { from?: unknown }, @Headers('last-event-id') lastEventId: string | undefined, @Req() request: unknown, @Res() reply: unknown): void {
+  stream(@Query() query: { from?: unknown }, @Headers('last-event-id') lastEventId: string | undefined, @Res() reply: unknown): void {
     const startAfter = streamStartAfter(query, lastEventId);
-    const req = rawRequest(request);
     const res = takeOverResponse(reply);
-    const subscriber = this.conversation.stream(res, startAfter, () => {
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      req.socket.setNoDelay(true);
-      req.socket.setTimeout(0);
-    });
+    const subscriber = this.conversation.stream(res, startAfter, () => openEventStream(res));
     res.on('close', () => subscriber.close('client'));
   }
 }

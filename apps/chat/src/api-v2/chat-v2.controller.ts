@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { AdminOnly, PassthroughReply, rawRequest, takeOverResponse } from '@raft-cqrs/raft-cluster';
+import { AdminOnly, openEventStream, PassthroughReply, takeOverResponse } from '@raft-cqrs/raft-cluster';
 import { currentRequestContext } from '@raft-cqrs/raft-cluster/groups';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ChatMessage } from '../domain/chat-message';
@@ -48,23 +48,12 @@ export class ChatV2Controller {
     @Param('group') rawGroup: string,
     @Query() query: { from?: unknown },
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Req() request: unknown,
     @Res() reply: unknown,
   ): void {
     const conversation = this.groups.require(groupName(rawGroup));
     const startAfter = streamStartAfter(query, lastEventId);
-    const req = rawRequest(request);
     const res = takeOverResponse(reply);
-    const subscriber = conversation.stream(res, startAfter, () => {
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      req.socket.setNoDelay(true);
-      req.socket.setTimeout(0);
-    });
+    const subscriber = conversation.stream(res, startAfter, () => openEventStream(res));
     res.on('close', () => subscriber.close('client'));
   }
 

@@ -3,6 +3,7 @@ import { BeforeApplicationShutdown, Controller, Get, OnModuleDestroy, Req, Res, 
 import { Subscription } from 'rxjs';
 import { RaftReadGuard } from '../admin/admin.guard';
 import { ClusterStatus, RaftClusterService } from '../raft-cluster.service';
+import { openEventStream } from '../http/event-stream';
 import { rawRequest, takeOverResponse } from '../http/http-platform';
 
 /** How often the status is sampled (events$ also triggers a sample at once). */
@@ -78,15 +79,7 @@ export class ClusterStreamController implements OnModuleDestroy, BeforeApplicati
       );
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-      'Access-Control-Allow-Origin': '*',
-    });
-    res.socket?.setNoDelay(true);
-    res.socket?.setTimeout(0);
+    openEventStream(res, { 'Access-Control-Allow-Origin': '*' });
     const client: StreamClient = { res, lastKey: null };
     this.clients.add(client);
     const drop = (): void => this.drop(client);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedRaftClusterRoutes } from '../controllers/routes';
+import { isOpenEventStream } from '../http/event-stream';
 
 export interface AdmissionOptions {
   /** Paths that are always served: what operators and orchestrators need most when a node is overloaded. */
@@ -86,7 +87,7 @@ export class AdmissionControl {
   private dropStreams(): number {
     this.lastStreamScan = this.now();
     for (const res of this.inFlight.keys()) {
-      if (res.headersSent && String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) this.inFlight.delete(res);
+      if (isOpenEventStream(res)) this.inFlight.delete(res);
     }
     return this.inFlight.size;
   }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { BeforeApplicationShutdown, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { openEventStream } from '../http/event-stream';
 import { LiveSseStream } from './live-sse-stream';
 
 /** A `: ping` comment at this interval keeps proxies from closing an idle stream. */
@@ -37,13 +38,7 @@ export class LiveQueryStreams implements OnModuleDestroy, BeforeApplicationShutd
    * stream; it ends when the client leaves, when its query ends, or at shutdown.
    */
   open(res: ServerResponse, headers: Record<string, string | number | string[]> = {}): LiveSseStream {
-    // Set one by one rather than given to writeHead: the admission check reads the content type back
-    // (getHeader) to stop counting the stream as a request in progress.
-    const all = { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' };
-    for (const [name, value] of Object.entries(all)) res.setHeader(name, value);
-    res.writeHead(200);
-    res.socket?.setNoDelay(true);
-    res.socket?.setTimeout(0);
+    openEventStream(res, headers);
     const stream = new LiveSseStream(res, (s) => this.forget(s));
     this.streams.add(stream);
     // The response's 'close' (the connection went, or the response ended); the request's fires once its body is read.
