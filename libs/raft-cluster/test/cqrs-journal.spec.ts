@@ -28,7 +28,7 @@ class NobodyListens {
 
 /** A state machine whose handler raises `events` Raised events (as EventBus.publish does during apply), then fails if asked. */
 function machine(): { sm: CqrsStateMachine; journal: EventJournal } {
-  const journal = new EventJournal({ names: new Set(['journal-test.raised']), maxEventLag: 100, consumers: null });
+  const journal = new EventJournal({ names: new Set(['journal-test.raised']), maxEventLag: 100, maxBytes: 1 << 30, consumers: null });
   const store = new InMemoryStore<number>();
   const sm = new CqrsStateMachine(
     {

@@ -9,7 +9,7 @@ function event(index: number, n = 0): JournalEvent {
 }
 
 function setUp(handler: EventProcessorHandler, maxEventLag = 1000) {
-  const journal = new EventJournal({ names: new Set(['e']), maxEventLag, consumers: null });
+  const journal = new EventJournal({ names: new Set(['e']), maxEventLag, maxBytes: 1 << 30, consumers: null });
   const handled: EventPosition[] = [];
   const failures: number[] = [];
   const reports: RunnerReports = {

@@ -32,6 +32,8 @@ export interface EventJournalOptions {
   names: ReadonlySet<string>;
   /** Events of entries more than this many indexes behind the newest are dropped; also the most events kept. */
   maxEventLag: number;
+  /** The most bytes of event fields (as JSON) kept: an app whose events are large is bounded too. */
+  maxBytes: number;
   /**
    * The `once` processors, when every processor of the app is one: an event all of them have
    * checkpointed past is dropped at once. Null: events stay for the whole window (an `every-node`
@@ -47,7 +49,7 @@ export interface EventJournalOptions {
  * not handled yet, and every node holds the same ones at the same index. It also holds the checkpoints of
  * the `once` processors, which reach it through the log.
  *
- * Bounded: events older than `maxEventLag` entries are dropped, and the position of the newest dropped
+ * Bounded: events older than `maxEventLag` entries, and the oldest beyond `maxBytes`, are dropped, and the position of the newest dropped
  * event is remembered, so that a processor whose checkpoint lies before it learns that it missed events
  * (and is reset) instead of silently skipping them.
  */
@@ -56,6 +58,9 @@ export class EventJournal {
   /** Index in `events` of the first event still held (dropping from the front moves this, not the array). */
   private head = 0;
   private dropped: EventPosition | null = null;
+  /** Bytes of the fields (as JSON) of the events held, and of each event, oldest first with `events`. */
+  private bytes = 0;
+  private sizes: number[] = [];
   private readonly checkpoints = new Map<string, EventPosition>();
   private readonly listeners = new Set<() => void>();
 
@@ -71,7 +76,7 @@ export class EventJournal {
 
   /** Keeps the events entry `index` raised (already filtered by {@link wants}) and drops what fell out of the window. */
   append(index: number, raised: readonly JournalEvent[]): void {
-    for (const e of raised) this.events.push(e);
+    for (const e of raised) this.hold(e);
     this.trim(index);
     if (raised.length > 0) for (const listener of this.listeners) listener();
   }
@@ -129,12 +134,14 @@ export class EventJournal {
   /** Replaces the journal with a snapshot's (undefined: empty, as a snapshot taken before processors existed). */
   restore(snap: JournalSnapshot | undefined): void {
     this.events = [];
+    this.sizes = [];
+    this.bytes = 0;
     this.head = 0;
     this.dropped = null;
     this.checkpoints.clear();
     if (snap === undefined) return;
     for (const [index, n, name, payload, timestamp, correlationId, causationId] of snap.events) {
-      this.events.push({ index, n, name, payload, timestamp, correlationId, causationId });
+      this.hold({ index, n, name, payload, timestamp, correlationId, causationId });
     }
     this.dropped = parsePosition(snap.dropped);
     for (const [name, text] of snap.checkpoints) {
@@ -142,6 +149,14 @@ export class EventJournal {
       if (p !== null) this.checkpoints.set(name, p);
     }
     if (this.size > 0) for (const listener of this.listeners) listener();
+  }
+
+  /** The same size on every node: JSON of parsed JSON is the text it was parsed from. */
+  private hold(e: JournalEvent): void {
+    const size = JSON.stringify(e.payload)?.length ?? 0;
+    this.events.push(e);
+    this.sizes.push(size);
+    this.bytes += size;
   }
 
   private firstAfter(position: EventPosition | null): number {
@@ -168,13 +183,15 @@ export class EventJournal {
     }
     while (this.head < this.events.length) {
       const e = this.events[this.head];
-      const old = e.index <= floor || this.size > this.opts.maxEventLag;
+      const old = e.index <= floor || this.size > this.opts.maxEventLag || this.bytes > this.opts.maxBytes;
       if (!old && comparePositions(e, consumed) > 0) break;
       if (comparePositions(e, this.dropped) > 0) this.dropped = { index: e.index, n: e.n };
+      this.bytes -= this.sizes[this.head];
       this.head++;
     }
     if (this.head > 1024 && this.head * 2 > this.events.length) {
       this.events = this.events.slice(this.head);
+      this.sizes = this.sizes.slice(this.head);
       this.head = 0;
     }
   }

@@ -26,12 +26,15 @@ export function discoverProcessors(discovery: DiscoveryService): DiscoveredProce
   return found;
 }
 
+/** The most bytes of event fields the journal keeps, whatever `maxEventLag` allows. */
+export const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
+
 /** The journal that keeps what these processors handle. */
 export function journalFor(processors: readonly DiscoveredProcessor[], maxEventLag: number): EventJournal {
   const names = new Set<string>();
   for (const p of processors) for (const cls of p.meta.events) names.add(journalName(cls));
   const allOnce = processors.every((p) => p.meta.mode === 'once');
-  return new EventJournal({ names, maxEventLag, consumers: allOnce ? processors.map((p) => p.meta.name) : null });
+  return new EventJournal({ names, maxEventLag, maxBytes: JOURNAL_MAX_BYTES, consumers: allOnce ? processors.map((p) => p.meta.name) : null });
 }
 
 /**
