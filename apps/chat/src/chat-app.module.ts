@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Module, Provider } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { ClusterExceptionFilter, RaftClusterModule } from '@raft-cqrs/raft-cluster';
@@ -19,6 +19,7 @@ import { MembershipController } from './membership/membership.controller';
 import { MembershipService } from './membership/membership.service';
 import { PostMessageHandler } from './post-message/post-message.handler';
 import { MessageStreamHub } from './stream-messages/message-stream.hub';
+import { TRANSCRIPT_DIR, TranscriptWriter } from './transcript/transcript.writer';
 
 /**
  * The chat app: one node of a Raft-replicated cluster. No RAFT_STATE_MACHINE is provided, so the
@@ -27,11 +28,14 @@ import { MessageStreamHub } from './stream-messages/message-stream.hub';
  */
 export function chatAppModule(raft: RaftEnvOptions, chat: Partial<ChatOptions> = {}, groups: Partial<ChatGroupsOptions> = {}): new () => unknown {
   const groupOptions: ChatGroupsOptions = { ...groupsEnv(), ...groups };
+  const options: ChatOptions = { ...DEFAULT_CHAT_OPTIONS, ...chat };
+  // Only with a folder: without the processor no event is kept for it at all.
+  const transcript: Provider[] = options.transcriptDir === null ? [] : [{ provide: TRANSCRIPT_DIR, useValue: options.transcriptDir }, TranscriptWriter];
   @Module({
     imports: [CqrsModule.forRoot(), RaftClusterModule.forRoot(raft)],
     controllers: [ChatV1Controller, ChatV2Controller, MembershipController],
     providers: [
-      { provide: CHAT_OPTIONS, useValue: { ...DEFAULT_CHAT_OPTIONS, ...chat } },
+      { provide: CHAT_OPTIONS, useValue: options },
       { provide: APP_FILTER, useClass: ClusterExceptionFilter },
       MessageLog,
       PostMessageHandler,
@@ -47,6 +51,7 @@ export function chatAppModule(raft: RaftEnvOptions, chat: Partial<ChatOptions> =
       CreateGroupHandler,
       RaftGroupHost,
       ChatGroupsService,
+      ...transcript,
     ],
   })
   class ChatAppModule {}

@@ -18,6 +18,8 @@ export interface ChatOptions {
   maxStreamClients: number;
   /** Folder served at `/` (the web page); null serves none. */
   publicDir: string | null;
+  /** Where this node writes its transcript of `general` (an every-node event processor); null: none. */
+  transcriptDir: string | null;
 }
 
 export const CHAT_OPTIONS = Symbol('CHAT_OPTIONS');
@@ -29,6 +31,7 @@ export const DEFAULT_CHAT_OPTIONS: ChatOptions = {
   heartbeatMs: 15_000,
   maxStreamClients: 1000,
   publicDir: path.resolve(__dirname, '../public'),
+  transcriptDir: null,
 };
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
@@ -39,9 +42,18 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+function transcriptDir(env: NodeJS.ProcessEnv): string | null {
+  const on = env.CHAT_TRANSCRIPT;
+  if (on === undefined || on === '' || on === '0') return null;
+  if (on !== '1') throw new Error(`environment variable CHAT_TRANSCRIPT must be 1 or 0, got "${on}"`);
+  if (env.DATA_DIR === undefined || env.DATA_DIR === '') throw new Error('CHAT_TRANSCRIPT=1 needs DATA_DIR (the transcript is written under it)');
+  return path.resolve(env.DATA_DIR, 'transcript');
+}
+
 /**
  * `CHAT_MAX_MESSAGES`, `CHAT_MAX_LOG_BYTES`, `CHAT_STREAM_BUFFER_BYTES`, `CHAT_HEARTBEAT_MS`,
- * `CHAT_MAX_STREAMS`, `CHAT_PUBLIC_DIR` over {@link DEFAULT_CHAT_OPTIONS}.
+ * `CHAT_MAX_STREAMS`, `CHAT_PUBLIC_DIR`, `CHAT_TRANSCRIPT=1` (a transcript under `DATA_DIR/transcript`) over
+ * {@link DEFAULT_CHAT_OPTIONS}.
  */
 export function chatEnv(env: NodeJS.ProcessEnv = process.env): ChatOptions {
   const d = DEFAULT_CHAT_OPTIONS;
@@ -52,5 +64,6 @@ export function chatEnv(env: NodeJS.ProcessEnv = process.env): ChatOptions {
     heartbeatMs: positiveInt(env, 'CHAT_HEARTBEAT_MS') ?? d.heartbeatMs,
     maxStreamClients: positiveInt(env, 'CHAT_MAX_STREAMS') ?? d.maxStreamClients,
     publicDir: env.CHAT_PUBLIC_DIR !== undefined && env.CHAT_PUBLIC_DIR !== '' ? path.resolve(env.CHAT_PUBLIC_DIR) : d.publicDir,
+    transcriptDir: transcriptDir(env),
   };
 }

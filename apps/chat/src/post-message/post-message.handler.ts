@@ -1,14 +1,18 @@
-import { CommandHandler, ICommandHandler } from '@nestjs/cqrs';
+import { CommandHandler, EventBus, ICommandHandler } from '@nestjs/cqrs';
 import { requireApplyContext } from '@raft-cqrs/raft-cluster';
 import { ChatMessage } from '../domain/chat-message';
 import { MessageLog } from '../domain/message-log';
+import { MessagePostedEvent } from './message-posted.event';
 import { PostMessageCommand, PostMessageResult } from './post-message.command';
 import { parsePostMessage } from './post-message.input';
 
 /** Runs on every node, in log order: everything it uses comes from the command or the apply context. */
 @CommandHandler(PostMessageCommand)
 export class PostMessageHandler implements ICommandHandler<PostMessageCommand, PostMessageResult> {
-  constructor(private readonly log: MessageLog) {}
+  constructor(
+    private readonly log: MessageLog,
+    private readonly events: EventBus,
+  ) {}
 
   async execute(command: PostMessageCommand): Promise<PostMessageResult> {
     const ctx = requireApplyContext();
@@ -35,6 +39,7 @@ export class PostMessageHandler implements ICommandHandler<PostMessageCommand, P
       ts: ctx.timestamp,
     };
     this.log.append(message);
+    this.events.publish(new MessagePostedEvent(message));
     return { message, duplicate: false };
   }
 }
