@@ -51,6 +51,7 @@ describe('order app: live queries on a 3-node cluster', () => {
     const stream = await open(`${follower.url}/products/apple`);
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(stream.headers.vary).toMatch(/Accept/i);
     await waitFor('the current value', () => stream.products().length === 1);
     expect(stream.products()[0].product).toEqual({ id: 'apple', name: 'apple', stock: 50, reserved: 0 });
 
@@ -75,6 +76,7 @@ describe('order app: live queries on a 3-node cluster', () => {
     const json = await request(`${follower.url}/products/apple`);
     expect(json.status).toBe(200);
     expect(json.headers['content-type']).toMatch(/^application\/json/);
+    expect(json.headers.vary).toMatch(/Accept/i);
     expect(json.body).toEqual({ id: 'apple', name: 'apple', stock: 25, reserved: 5 });
   });
 

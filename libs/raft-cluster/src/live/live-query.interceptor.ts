@@ -69,6 +69,8 @@ export class LiveQueryInterceptor implements NestInterceptor {
     const req = rawRequest(http.getRequest());
     const reply: unknown = http.getResponse();
     const where = `${context.getClass().name}.${context.getHandler().name}`;
+    // One URL, two answers (JSON or an event stream): a cache must key on Accept.
+    rawResponse(reply).setHeader('vary', 'Accept');
     return next.handle().pipe(
       mergeMap((query: unknown) => {
         if (query === null || typeof query !== 'object') {
