@@ -1,11 +1,7 @@
-import * as http from 'node:http';
-import * as net from 'node:net';
-import { INestApplication, LoggerService } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { ClusterStatus, createHttpAdapter, httpPlatform, RaftClusterService } from '@raft-cqrs/raft-cluster';
-import { orderAppModule } from '../src/app.module';
+import type { ClusterStatus } from '@raft-cqrs/raft-cluster';
 import { CreateOrderHandler } from '../src/orders/create-order/create-order.handler';
 import { FillBackordersHandler } from '../src/inventory/backorders/fill-backorders/fill-backorders.handler';
+import { freePort, OrderNode as Node, QuietLogger, request, startNode, waitFor } from './order-cluster';
 
 /*
  * The inventory section and the announcements on a real three-node cluster of the order app, in this
@@ -13,97 +9,6 @@ import { FillBackordersHandler } from '../src/inventory/backorders/fill-backorde
  */
 
 jest.setTimeout(60_000);
-
-const SECRET = 'order-inventory-test-secret-5d1c';
-
-/** Keeps Nest's log lines (printed only with RAFT_TEST_LOGS=1): the cluster's warnings explain a failure. */
-class QuietLogger implements LoggerService {
-  readonly lines: string[] = [];
-  private push(level: string, message: unknown): void {
-    const line = `${level} ${typeof message === 'string' ? message : JSON.stringify(message)}`;
-    this.lines.push(line);
-    if (process.env.RAFT_TEST_LOGS === '1') process.stderr.write(`${line}\n`);
-  }
-  log(m: unknown): void {
-    this.push('LOG', m);
-  }
-  error(m: unknown): void {
-    this.push('ERROR', m);
-  }
-  warn(m: unknown): void {
-    this.push('WARN', m);
-  }
-}
-
-interface Node {
-  id: string;
-  url: string;
-  app: INestApplication;
-  cluster: RaftClusterService;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Record<string, unknown>;
-}
-
-/** One JSON request (no keep-alive, so closing the apps is never held up by client sockets). */
-function request(url: string, method = 'GET', body?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string | number> = payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length };
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
-      });
-      res.on('error', reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      last = await check();
-      if (last) return last as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function startNode(id: string, port: number, members: string[], logger: LoggerService): Promise<Node> {
-  // digestInterval (a module option the environment does not set): replicas compare state digests every 10 entries.
-  const raft = { memberId: id, members, dataDir: ':memory:', secret: SECRET, insecurePeers: false, electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30, digestInterval: 10 };
-  const moduleRef = await Test.createTestingModule({ imports: [orderAppModule(raft)] })
-    .setLogger(logger)
-    .compile();
-  const app = moduleRef.createNestApplication(createHttpAdapter(httpPlatform()), { logger });
-  await app.listen(port, '127.0.0.1');
-  return { id, url: `http://127.0.0.1:${port}`, app, cluster: app.get(RaftClusterService) };
-}
 
 describe('order app: inventory and announcements on a 3-node cluster', () => {
   const logger = new QuietLogger();
@@ -124,7 +29,8 @@ describe('order app: inventory and announcements on a 3-node cluster', () => {
   beforeAll(async () => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const members = ports.map((p, i) => `o${i + 1}=http://127.0.0.1:${p}`);
-    for (let i = 0; i < 3; i++) nodes.push(await startNode(`o${i + 1}`, ports[i], members, logger));
+    // digestInterval: replicas compare state digests every 10 entries.
+    for (let i = 0; i < 3; i++) nodes.push(await startNode(`o${i + 1}`, ports[i], members, logger, { digestInterval: 10 }));
     await waitFor('a leader', () => nodes.some((n) => n.cluster.isLeader));
     leader = nodes.find((n) => n.cluster.isLeader)!;
     followers = nodes.filter((n) => n !== leader);

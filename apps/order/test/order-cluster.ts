@@ -10,10 +10,13 @@ import { orderAppModule } from '../src/app.module';
 /** The cluster secret of the test nodes. */
 export const SECRET = 'order-live-query-test-secret-8e2a';
 
-/** Keeps Nest's log lines quiet unless RAFT_TEST_LOGS=1. */
+/** Keeps Nest's log lines (printed only with RAFT_TEST_LOGS=1): the cluster's warnings explain a failure. */
 export class QuietLogger implements LoggerService {
+  readonly lines: string[] = [];
   private push(level: string, message: unknown): void {
-    if (process.env.RAFT_TEST_LOGS === '1') process.stderr.write(`${level} ${typeof message === 'string' ? message : JSON.stringify(message)}\n`);
+    const line = `${level} ${typeof message === 'string' ? message : JSON.stringify(message)}`;
+    this.lines.push(line);
+    if (process.env.RAFT_TEST_LOGS === '1') process.stderr.write(`${line}\n`);
   }
   log(m: unknown): void {
     this.push('LOG', m);
@@ -86,8 +89,9 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   }
 }
 
-export async function startNode(id: string, port: number, members: string[], logger: LoggerService): Promise<OrderNode> {
-  const raft = { memberId: id, members, dataDir: ':memory:', secret: SECRET, insecurePeers: false, electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30 };
+/** `extra`: module options the environment does not set (digestInterval, say). */
+export async function startNode(id: string, port: number, members: string[], logger: LoggerService, extra: Record<string, unknown> = {}): Promise<OrderNode> {
+  const raft = { memberId: id, members, dataDir: ':memory:', secret: SECRET, insecurePeers: false, electionTimeout: [150, 300] as [number, number], heartbeatInterval: 30, ...extra };
   const moduleRef = await Test.createTestingModule({ imports: [orderAppModule(raft)] })
     .setLogger(logger)
     .compile();
