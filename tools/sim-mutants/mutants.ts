@@ -5,7 +5,11 @@ import * as path from 'path';
 
 /** The repository root, the sources the mutants patch, and the patches. */
 export const REPO = path.resolve(__dirname, '../..');
-const RAFT_SRC = path.join(REPO, 'libs/raft/src');
+/**
+ * What a copy holds: the engine (the simulator and the core it proves), and the module's sources, whose
+ * CQRS state machine the simulator applies through on part of the seeds (a mutant may patch either).
+ */
+const SOURCES = ['libs/raft/src', 'libs/raft-cluster/src'];
 export const MUTANTS_DIR = path.join(__dirname, 'mutants');
 const WORKER = path.join(__dirname, 'worker.ts');
 
@@ -36,15 +40,15 @@ export function listMutants(): Mutant[] {
 
 /**
  * The sources every copy is made from, taken once so that the baseline and every mutant run the same
- * code even while libs/raft/src is being edited: libs/raft/src as it is in the working tree, or as it
- * is at git revision `ref`. Returns a directory under os.tmpdir() holding libs/raft/src.
+ * code even while the sources are being edited: {@link SOURCES} as they are in the working tree, or as
+ * they are at git revision `ref`. Returns a directory under os.tmpdir() holding them.
  */
 export function takeSources(ref: string | null = null): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sim-mutants-base-'));
   if (ref === null) {
-    fs.cpSync(RAFT_SRC, path.join(dir, 'libs/raft/src'), { recursive: true });
+    for (const src of SOURCES) fs.cpSync(path.join(REPO, src), path.join(dir, src), { recursive: true });
   } else {
-    const tar = execFileSync('git', ['archive', '--format=tar', ref, 'libs/raft/src'], { cwd: REPO, maxBuffer: 256 << 20 });
+    const tar = execFileSync('git', ['archive', '--format=tar', ref, ...SOURCES], { cwd: REPO, maxBuffer: 256 << 20 });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
   }
   return dir;
@@ -53,7 +57,9 @@ export function takeSources(ref: string | null = null): string {
 /** Copies the sources at `base` (from {@link takeSources}) to a fresh directory and applies `patch` there (none: the baseline). */
 export function makeCopy(base: string, patch: string | null): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sim-mutant-'));
-  fs.cpSync(path.join(base, 'libs/raft/src'), path.join(dir, 'libs/raft/src'), { recursive: true });
+  for (const src of SOURCES) fs.cpSync(path.join(base, src), path.join(dir, src), { recursive: true });
+  // The module's imports of Nest and its other dependencies resolve from the copy as from the repository.
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
   if (patch !== null) {
     try {
       gitApply(dir, patch);

@@ -8,14 +8,14 @@ describe('Raft simulation', () => {
   const seeds = Number(process.env.SIM_SEEDS ?? 300);
   const from = Number(process.env.SIM_FROM ?? 1);
 
-  it(`keeps every safety invariant, stays linearizable and recovers after faults (${seeds} seeds)`, () => {
+  it(`keeps every safety invariant, stays linearizable and recovers after faults (${seeds} seeds)`, async () => {
     const failures: string[] = [];
     let writes = 0;
     let elections = 0;
     let crashes = 0;
     let snapshots = 0;
     for (let seed = from; seed < from + seeds; seed++) {
-      const res = runSeed(seed);
+      const res = await runSeed(seed);
       writes += res.stats.okWrites;
       elections += res.stats.elections;
       crashes += res.stats.crashes;
@@ -32,9 +32,9 @@ describe('Raft simulation', () => {
     expect(writes).toBeGreaterThan(seeds * 100);
   });
 
-  it('replays a seed exactly', () => {
-    const a = runSeed(42, { trace: true });
-    const b = runSeed(42, { trace: true });
+  it('replays a seed exactly', async () => {
+    const a = await runSeed(42, { trace: true });
+    const b = await runSeed(42, { trace: true });
     expect(a.trace).toEqual(b.trace);
     expect(a.stats).toEqual(b.stats);
     expect(a.trace.length).toBeGreaterThan(100);

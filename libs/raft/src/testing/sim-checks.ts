@@ -1,7 +1,7 @@
 import { ConfState, decodeConfEntry, Entry, EntryType, Message, NodeId, RaftCore, Ready } from '../core';
 import { checkLinearizability, Operation } from './linearizability';
 import { KvInput, kvModel, KvOutput } from './kv-model';
-import type { SimNode, StateMachineSnapshot } from './sim-node';
+import type { SimNode } from './sim-node';
 import type { SimWorld } from './sim-world';
 
 /**
@@ -22,7 +22,7 @@ export class InvariantChecker {
   private readonly committed = new Map<number, Entry>();
   /** The term in which each committed entry was first seen committed (an upper bound of its commit term). */
   private readonly committedInTerm = new Map<number, number>();
-  /** Key-value state of the first replica that reached each snapshot index. */
+  /** The state (its comparable form) of the first replica that reached each snapshot index. */
   private readonly stateAt = new Map<number, string>();
   /** The latest committed configuration entry (none: the initial configuration, at index 0). */
   private committedConf: { index: number; conf: ConfState | null } = { index: 0, conf: null };
@@ -415,8 +415,7 @@ export class InvariantChecker {
   }
 
   /** Every node snapshots at the same indexes, where its state must equal that of every other replica. */
-  compareState(node: SimNode, index: number, snap: StateMachineSnapshot): void {
-    const state = JSON.stringify(snap.kv);
+  compareState(node: SimNode, index: number, state: string): void {
     const seen = this.stateAt.get(index);
     if (seen === undefined) this.stateAt.set(index, state);
     else if (seen !== state) this.world.violation(`replica divergence: ${node.id} state at index ${index} differs from another replica's`);

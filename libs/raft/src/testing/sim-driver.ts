@@ -1,9 +1,10 @@
-import { ConfState, Message, NodeId, RaftCore, Role, SnapshotMeta } from '../core';
+import { ConfState, EntryType, Message, NodeId, RaftCore, RaftError, Role, SnapshotMeta } from '../core';
 import { DurableWrite, ReadyPorts, ReadyProcessor } from '../runtime/ready-processor';
 import type { InvariantChecker } from './sim-checks';
 import type { PendingWrite } from './sim-disk';
 import type { SimNetwork } from './sim-network';
-import { CommandResult, encodeSnapshot, SimNode } from './sim-node';
+import { SimNode } from './sim-node';
+import type { CommandResult, SimMachineFactory, SimMachineHost } from './sim-state-machine';
 import type { SimWorld } from './sim-world';
 
 const TICK_MS = 10;
@@ -22,6 +23,10 @@ export interface CoreTuning {
  * state machine instead of the WAL and the transport, so the simulation checks the real pipelining
  * of writes, sends and applies. Also boots, crashes and restarts nodes (a restart reads only what
  * reached the disk).
+ *
+ * A state machine whose applies return promises (the CQRS one) makes a Ready's processing finish in
+ * microtasks after the event that began it: {@link settle} lets them run to the end before the next
+ * event, so that the run stays one deterministic sequence of events.
  */
 export class NodeDriver {
   /** Called when a node becomes leader (the fault injector may crash it at once). */
@@ -30,6 +35,10 @@ export class NodeDriver {
   compactEvery = COMPACTION_THRESHOLD;
   /** Set per seed by the faults: every node ticks at multiples of TICK_MS (no phase between clocks). */
   lockstep = false;
+  /** Applies whose promises have not settled yet. */
+  private readonly applying = new Set<Promise<CommandResult>>();
+  /** Whether any apply returned a promise (until one does, no Ready can be left half-finished after an event). */
+  private asyncApplies = false;
 
   constructor(
     private readonly world: SimWorld,
@@ -38,6 +47,7 @@ export class NodeDriver {
     private readonly coreTuning: CoreTuning,
     /** The runtime's `readiesInFlight`: one Ready at a time (its default) or pipelined writes. */
     private readonly readiesInFlight: number,
+    private readonly newMachine: SimMachineFactory,
   ) {}
 
   /** Adds a node with an empty disk (whose initial configuration is `conf`) and boots it. */
@@ -53,11 +63,12 @@ export class NodeDriver {
     node.incarnation++;
     const rng = world.rng.fork();
     const disk = node.disk;
+    const machine = (node.machine = this.newMachine(this.machineHost(node)));
     node.core = new RaftCore(
-      { id: node.id, electionTicks: [15, 30], heartbeatTicks: 5, random: () => rng.next(), snapshotChunkSize: 256, ...this.coreTuning },
+      { id: node.id, electionTicks: [15, 30], heartbeatTicks: 5, random: () => rng.next(), snapshotChunkSize: machine.snapshotChunkBytes, ...this.coreTuning },
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice() },
     );
-    node.restoreState(disk.snapshotData);
+    machine.restore(disk.snapshotData);
     node.processor = new ReadyProcessor(node.core, this.readyPorts(node), { hardState: { ...disk.hardState }, applied: disk.snapshot.index }, this.readiesInFlight);
     this.checks.nodeBooted(node);
     disk.mount();
@@ -113,6 +124,7 @@ export class NodeDriver {
       world.trace(`${node.id} crash tears a write: ${landed.snapshot === null ? '' : 'snapshot, '}${landed.hardState === null ? '' : 'hard state, '}${landed.entries.length} of ${whole.entries.length} entries land`);
     }
     node.core = null;
+    node.machine = null;
     node.incarnation++;
     node.pendingWrites.clear();
     node.pendingReads.clear();
@@ -158,12 +170,20 @@ export class NodeDriver {
       restoreSnapshot: (meta) => {
         world.trace(`${node.id} installs snapshot ${meta.index}/${meta.term}`);
         this.checks.checkSnapshotRestore(node, meta.index);
-        node.restoreState(node.disk.snapshotData);
-        this.checks.compareState(node, meta.index, node.snapshotState());
+        node.machine!.restore(node.disk.snapshotData);
+        this.checks.compareState(node, meta.index, node.machine!.comparable());
       },
       apply: (e) => {
         if (e.index !== node.applied + 1) world.violation(`${node.id} applies ${e.index} after ${node.applied}`);
-        return node.applyCommand(e);
+        if (e.type !== EntryType.Normal) return null;
+        const result = node.machine!.apply(e);
+        if (result instanceof Promise) {
+          this.asyncApplies = true;
+          this.applying.add(result);
+          const done = (): void => void this.applying.delete(result);
+          result.then(done, done);
+        }
+        return result;
       },
       onApplied: (e, result) => {
         const pending = node.pendingWrites.get(e.index);
@@ -181,16 +201,56 @@ export class NodeDriver {
         node.pendingReads.delete(requestId);
       },
       finished: () => this.afterEvent(node),
-      fail: (err) => {
-        throw err;
-      },
+      // A port failed (also inside an apply's promise, where a throw would go unhandled): the run fails.
+      fail: (err) => world.violation(`exception: ${err.stack ?? err.message}`),
       serveRead: (requestId, index) => {
         this.checks.checkReadServed(node, requestId, index);
         const read = node.pendingReads.get(requestId);
         node.pendingReads.delete(requestId);
         world.trace(`${node.id} serves read ${requestId} at applied ${node.applied}`);
-        read?.reply({ ok: true, value: node.kv.get(read.key) ?? '' });
+        read?.reply({ ok: true, value: node.machine!.read(read.key) });
       },
+    };
+  }
+
+  /** Whether an apply's promise, or the Ready it belongs to, is still to finish. */
+  get settling(): boolean {
+    if (!this.asyncApplies) return false;
+    if (this.applying.size > 0) return true;
+    for (const n of this.world.nodes.values()) if (n.processor !== null && processorInternals(n.processor).finishing) return true;
+    return false;
+  }
+
+  /** Runs the microtasks of pending applies until every Ready they belong to has finished. */
+  async settle(): Promise<void> {
+    for (let turns = 0; this.settling; turns++) {
+      if (turns > 100_000) throw new Error('an apply did not settle through microtasks (does it wait for a timer or I/O?)');
+      await Promise.resolve();
+    }
+  }
+
+  /** What the state machine of this incarnation of `node` may do: a proposal waits for the end of the current event. */
+  private machineHost(node: SimNode): SimMachineHost {
+    const world = this.world;
+    const inc = node.incarnation;
+    return {
+      id: node.id,
+      isLeader: () => node.incarnation === inc && node.core?.role === 'leader',
+      now: () => world.now,
+      propose: (data) =>
+        world.at(world.now, () => {
+          const core = node.core;
+          if (node.incarnation !== inc || core === null || core.role !== 'leader') return;
+          try {
+            core.propose(data);
+          } catch (err) {
+            if (!(err instanceof RaftError)) throw err;
+            return;
+          }
+          this.afterEvent(node);
+        }),
+      violation: (what) => world.violation(`${node.id}: ${what}`),
+      count: (name) => void (world.stats.machine[name] = (world.stats.machine[name] ?? 0) + 1),
     };
   }
 
@@ -230,11 +290,20 @@ export class NodeDriver {
   private takeSnapshot(node: SimNode): void {
     const core = node.core!;
     const index = node.applied;
-    const snap = node.snapshotState();
-    this.checks.compareState(node, index, snap);
-    const data = encodeSnapshot(snap);
+    const data = node.machine!.snapshot();
+    this.checks.compareState(node, index, node.machine!.comparable());
     const meta: SnapshotMeta = { index, term: core.log.term(index), conf: core.confAt(index), size: data.length };
     node.disk.saveSnapshot(meta, data);
     core.compact(meta);
   }
+}
+
+/**
+ * The Ready processor's flag for a Ready being finished (its applies, then the `finished` port), read
+ * (never written) to know when an async apply's chain is over. A renamed field fails loudly.
+ */
+function processorInternals(p: ReadyProcessor<CommandResult>): { finishing: boolean } {
+  const internals = p as unknown as { finishing: unknown };
+  if (typeof internals.finishing !== 'boolean') throw new Error('ReadyProcessor has no boolean `finishing` any more: update the simulator');
+  return internals as { finishing: boolean };
 }

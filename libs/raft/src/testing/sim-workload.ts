@@ -2,7 +2,8 @@ import { NodeId, RaftError } from '../core';
 import { Operation } from './linearizability';
 import { KvInput, KvOutput } from './kv-model';
 import type { NodeDriver } from './sim-driver';
-import { Command, encodeCommand, Reply, SimNode } from './sim-node';
+import type { Reply, SimNode } from './sim-node';
+import type { Command } from './sim-state-machine';
 import type { SimWorld } from './sim-world';
 
 /** How long a client waits for an answer before it tries another node. */
@@ -134,7 +135,7 @@ export class ClientWorkload {
       return;
     }
     try {
-      const pos = core.propose(encodeCommand(cmd));
+      const pos = core.propose(node.machine!.encode(cmd));
       // A proposal at the same index made in an earlier term lost its place: its client hears so.
       node.pendingWrites.get(pos.index)?.reply({ ok: false, leaderHint: null });
       node.pendingWrites.set(pos.index, { term: pos.term, reply: answer });

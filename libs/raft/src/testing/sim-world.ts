@@ -1,6 +1,7 @@
 import { NodeId } from '../core';
 import { EventQueue, Rng } from './rng';
 import type { SimNode } from './sim-node';
+import { KvStateMachine, SimMachineFactory } from './sim-state-machine';
 
 export interface SimOptions {
   seed: number;
@@ -10,6 +11,8 @@ export interface SimOptions {
   healMs?: number;
   clients?: number;
   trace?: boolean;
+  /** Each node's state machine, made anew at every boot (default: the simulator's key-value model). */
+  machine?: SimMachineFactory;
 }
 
 export interface SimStats {
@@ -28,6 +31,8 @@ export interface SimStats {
   finalCommit: number;
   /** How often each fault of sim-faults.ts and the network's late copies fired, by name. */
   faults: Record<string, number>;
+  /** What the nodes' state machines counted, by name (see SimMachineHost.count). */
+  machine: Record<string, number>;
 }
 
 export interface SimResult {
@@ -69,10 +74,11 @@ export class SimWorld {
     confChanges: 0,
     finalCommit: 0,
     faults: {},
+    machine: {},
   };
 
   constructor(options: SimOptions) {
-    this.opts = { faultMs: 8000, healMs: 6000, clients: 4, trace: false, ...options };
+    this.opts = { faultMs: 8000, healMs: 6000, clients: 4, trace: false, ...options, machine: options.machine ?? (() => new KvStateMachine()) };
     const root = new Rng(options.seed);
     this.rng = root.fork();
     this.netRng = root.fork();

@@ -7,6 +7,8 @@ import { ClientWorkload } from './sim-workload';
 import { SimOptions, SimResult, SimWorld } from './sim-world';
 
 export type { SimOptions, SimResult, SimStats } from './sim-world';
+export type { Command, CommandResult, SimMachineFactory, SimMachineHost, SimStateMachine } from './sim-state-machine';
+export { KvStateMachine } from './sim-state-machine';
 
 /**
  * A deterministic simulation of a Raft cluster: virtual time, a seeded network that drops, delays,
@@ -48,7 +50,7 @@ export class Simulation {
       linkUp: (from, to) => !this.network.blocked.has(`${from}>${to}`),
       lossless: () => this.network.dropRate === 0,
     });
-    this.driver = new NodeDriver(world, this.network, this.checks, coreTuning, readiesInFlight);
+    this.driver = new NodeDriver(world, this.network, this.checks, coreTuning, readiesInFlight, world.opts.machine);
     this.faults = new FaultInjector(world, this.network, this.driver, churn, n);
     this.driver.onLeaderElected = (node) => this.faults.onLeaderElected(node);
     this.workload = new ClientWorkload(world, this.driver);
@@ -58,7 +60,8 @@ export class Simulation {
     for (const id of conf.voters) this.driver.addNode(id, conf);
   }
 
-  run(): SimResult {
+  /** Runs to the end of the heal period; async only because a state machine's applies may be (see NodeDriver.settle). */
+  async run(): Promise<SimResult> {
     const world = this.world;
     try {
       this.start();
@@ -69,6 +72,7 @@ export class Simulation {
         world.now = ev.time;
         world.stats.events++;
         ev.item();
+        if (this.driver.settling) await this.driver.settle();
       }
       if (world.violations.length === 0) this.checks.finalChecks(this.workload.history, this.workload.lastWriteOkAt);
     } catch (err) {
@@ -85,6 +89,6 @@ export class Simulation {
   }
 }
 
-export function runSeed(seed: number, options: Omit<SimOptions, 'seed'> = {}): SimResult {
+export function runSeed(seed: number, options: Omit<SimOptions, 'seed'> = {}): Promise<SimResult> {
   return new Simulation({ seed, ...options }).run();
 }
