@@ -281,6 +281,21 @@ export class InvariantChecker {
     this.world.violation(`term: a tick raised ${node.id}'s term from ${before.term} to ${core.term} with pre-vote on (${core.role})`);
   }
 
+  // ---------------------------------------------------------------- what a message promises
+
+  /**
+   * A granted vote leaves only once its term and vote are on the voter's disk (what reached the
+   * virtual disk, not what is in flight to it): a voter that crashed after sending it would restart
+   * without the vote and could grant the term again, to another candidate. Checked at the send, where
+   * the bug is, rather than waiting for a crash and a second election to line up with it.
+   */
+  checkSent(node: SimNode, m: Message): void {
+    if (m.type !== 'vote-resp' || !m.granted) return;
+    const hs = node.disk.hardState;
+    if (hs.term > m.term || (hs.term === m.term && hs.vote === m.to)) return;
+    this.world.violation(`durability: ${node.id} sends its vote for ${m.to} in term ${m.term} while its disk holds term ${hs.term}, vote ${hs.vote ?? 'none'}`);
+  }
+
   // ---------------------------------------------------------------- stale reads
 
   /**

@@ -157,7 +157,10 @@ export class NodeDriver {
     return {
       softState: (soft) => this.onSoftState(node, soft.role, soft.leaderId),
       send: (messages) => {
-        for (const m of messages) this.network.send(node, m);
+        for (const m of messages) {
+          this.checks.checkSent(node, m);
+          this.network.send(node, m);
+        }
       },
       writeSnapshotChunks: (chunks, written) => {
         for (const chunk of chunks) {
