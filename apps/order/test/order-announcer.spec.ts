@@ -55,12 +55,15 @@ describe('OrderAnnouncer', () => {
     const r = await receiver();
     try {
       const store = new OrderStore();
-      for (const i of [3, 9, 5, 12, 14]) runInApplyContext(testApplyContext(i), () => store.set(`o${i}`, order(i)));
+      for (const i of [3, 5, 9, 12, 14]) runInApplyContext(testApplyContext(i), () => store.set(`o${i}`, order(i)));
+      // Filling backorders creates several orders in one entry: their events are 9:0 and 9:1.
+      runInApplyContext(testApplyContext(9), () => store.set('o9b', { ...order(9), orderId: 'o9b' }));
       const announcer = new OrderAnnouncer(r.url, store);
       await announcer.reset({ processor: 'order-announcements', checkpoint: '4:0', resumeAfter: '12:0' });
       expect(r.received.map((x) => [x.body.eventId, x.body.orderId, x.headers['idempotency-key']])).toEqual([
         ['5:0', 'o5', '5:0'],
         ['9:0', 'o9', '9:0'],
+        ['9:1', 'o9b', '9:1'],
         ['12:0', 'o12', '12:0'],
       ]);
     } finally {

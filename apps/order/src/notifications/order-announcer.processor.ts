@@ -34,17 +34,22 @@ export class OrderAnnouncer implements EventProcessorHandler<OrderCreatedEvent> 
 
   /**
    * The events of the orders created after the checkpoint were dropped: the orders themselves are in
-   * the store, each with the index of the entry that created it, which is its event's id (`<index>:0`,
-   * the one event that entry raised). A failure here is retried like a delivery.
+   * the store, in creation order, each with the index of the entry that created it. Their events' ids
+   * follow: `<index>:<n>`, n counting the orders that entry created (one, or several when backorders
+   * are filled). A failure here is retried like a delivery.
    */
   async reset(info: ProcessorResetInfo): Promise<void> {
     const after = Number((info.checkpoint ?? '0:0').split(':')[0]);
     const upTo = Number(info.resumeAfter.split(':')[0]);
     const missed: Order[] = [];
     for (const order of this.orders.values()) if (order.index > after && order.index <= upTo) missed.push(order);
-    missed.sort((a, b) => a.index - b.index);
+    missed.sort((a, b) => a.index - b.index); // stable: creation order within an entry
     this.logger.warn(`announcing ${missed.length} order(s) created while their events were no longer kept (after ${info.checkpoint ?? 'the start'}, up to ${info.resumeAfter})`);
-    for (const order of missed) await this.announce(`${order.index}:0`, order, { correlationId: null, causationId: null });
+    let n = 0;
+    for (let i = 0; i < missed.length; i++) {
+      n = i > 0 && missed[i - 1].index === missed[i].index ? n + 1 : 0;
+      await this.announce(`${missed[i].index}:${n}`, missed[i], { correlationId: null, causationId: null });
+    }
   }
 
   private async announce(eventId: string, order: Pick<Order, 'orderId' | 'productId' | 'quantity'>, trace: { correlationId: string | null; causationId: string | null }): Promise<void> {
