@@ -29,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
   let events = 0;
   let ops = 0;
   let cqrsSeeds = 0;
+  const settledMs: number[] = [];
   const faults: Record<string, number> = {};
   const machineCounts: Record<string, number> = {};
   for (let seed = from; seed < from + seeds; seed++) {
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
     const res = await runSeed(seed, { trace, machine });
     events += res.stats.events;
     ops += res.stats.ops;
+    if (res.stats.settledMs >= 0) settledMs.push(res.stats.settledMs);
     addCounts(faults, res.stats.faults);
     addCounts(machineCounts, res.stats.machine);
     if (trace) console.log(res.trace.join('\n'));
@@ -49,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const secs = (Date.now() - started) / 1000;
   console.log(`${secs.toFixed(1)}s, ${events} events, ${ops} client operations, ${cqrsSeeds} seeds on the CQRS state machine`);
+  if (settledMs.length > 0) {
+    const mean = settledMs.reduce((a, b) => a + b, 0) / settledMs.length;
+    console.log(`settled after the heal: ${settledMs.length} of ${seeds} seeds, after ${mean.toFixed(0)} ms on average (at most ${Math.max(...settledMs)} ms)`);
+  }
   printCounts('faults', faults);
   printCounts('state machines', machineCounts);
   console.log(`sim: ${seeds} seeds, ${violations} violations`);

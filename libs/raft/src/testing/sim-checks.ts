@@ -43,6 +43,9 @@ export class InvariantChecker {
   /** The transfer each leader was last seen running (a transfer is judged from the moment it starts). */
   private readonly seenTransfer = new Map<SimNode, string>();
 
+  /** After the heal: the leader the cluster is settled on (or settling on, until `confirmed`), since when, and the crashes counted then. */
+  private settled: Settled | null = null;
+
   constructor(
     private readonly world: SimWorld,
     private readonly network: NetworkView = { linkUp: () => true, lossless: () => true },
@@ -73,6 +76,7 @@ export class InvariantChecker {
     this.checkIndexesMonotonic(node);
     this.checkIsolatedLeaderStepsDown(node);
     this.checkTransferCompletes(node);
+    this.checkSettledLeadership();
     this.checkOneUncommittedConfChange(node);
     this.checkConfigurationsOverlap();
   }
@@ -154,6 +158,62 @@ export class InvariantChecker {
     if (pr === undefined || (pr.match !== s.lastIndex && pr.state !== 'replicate')) return;
     const boundMs = 2 * internals(core).cfg.electionTicks[1] * node.tickMs;
     this.transfers.set(node, { target, term: core.term, since: now, boundMs });
+  }
+
+  /**
+   * Availability: once the faults are over and the cluster has settled, its leader stays. Settled: after
+   * the heal, a leader whose configuration's members are all up, unpaused, in its term and following
+   * it, with no configuration change or transfer in flight, for a whole maximum election timeout (so
+   * that every follower's election timer has run since the heal: one that was about to fire at the heal
+   * was started by a fault). From then on no fault comes (a crash armed before the heal may still fire:
+   * the cluster must settle again after it), so a member entering a later term, or the leader stepping
+   * down, is a leader change no fault caused: a pre-vote, check-quorum or timer bug that users see as an
+   * outage. The bound is zero such changes. (`settledMs` in the stats: how long after the heal the
+   * cluster first settled.)
+   */
+  private checkSettledLeadership(): void {
+    const world = this.world;
+    if (world.now <= world.opts.faultMs) return;
+    const s = this.settled;
+    if (s !== null && s.confirmed && s.crashes === world.stats.crashes) {
+      this.checkLeaderStays(s);
+      return;
+    }
+    const cur = this.settledLeader();
+    if (cur === null || s === null || cur.leader !== s.leader || cur.term !== s.term || s.crashes !== world.stats.crashes) {
+      this.settled = cur;
+      return;
+    }
+    if (world.now - s.since < internals(s.leader.core!).cfg.electionTicks[1] * s.leader.tickMs) return;
+    s.confirmed = true;
+    world.trace(`settled: ${s.leader.id} leads term ${s.term} (since t=${s.since}ms)`);
+    if (world.stats.settledMs < 0) world.stats.settledMs = s.since - world.opts.faultMs;
+  }
+
+  private checkLeaderStays(s: Settled): void {
+    const core = s.leader.core;
+    let what: string | null = null;
+    if (core === null || core.role !== 'leader' || core.term !== s.term) what = `${s.leader.id} no longer leads term ${s.term} (${core === null ? 'down' : `${core.role} in term ${core.term}`})`;
+    for (const id of core === null ? [] : [...core.conf.voters, ...core.conf.learners]) {
+      const term = this.world.nodes.get(id)?.core?.term ?? 0;
+      if (term > s.term) what = `${id} entered term ${term}`;
+    }
+    if (what === null) return;
+    this.world.violation(`availability: ${what}, after the cluster settled on ${s.leader.id} as leader of term ${s.term} (t=${s.since}ms), with no fault since`);
+    this.settled = null;
+  }
+
+  /** The leader every member of its configuration follows now, with nothing in flight that may change it. */
+  private settledLeader(): Settled | null {
+    const world = this.world;
+    const leader = world.leader();
+    const core = leader?.core;
+    if (leader === undefined || core === null || core === undefined || core.confIndex > core.log.commit || core.status().leadTransferee !== null) return null;
+    for (const id of [...core.conf.voters, ...core.conf.learners]) {
+      const peer = world.nodes.get(id);
+      if (peer === undefined || peer.core === null || peer.pausedUntil > world.now || peer.core.term !== core.term || peer.core.leaderId !== leader.id) return null;
+    }
+    return { leader, term: core.term, since: world.now, crashes: world.stats.crashes, confirmed: false };
   }
 
   private transferHealthy(leader: SimNode, target: NodeId): boolean {
@@ -460,6 +520,15 @@ export interface NetworkView {
   linkUp(from: NodeId, to: NodeId): boolean;
   /** No random loss at the moment. */
   lossless(): boolean;
+}
+
+interface Settled {
+  leader: SimNode;
+  term: number;
+  since: number;
+  crashes: number;
+  /** Held for a maximum election timeout: from now on a leader change is one no fault caused. */
+  confirmed: boolean;
 }
 
 interface StepContext {

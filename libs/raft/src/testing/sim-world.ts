@@ -28,6 +28,8 @@ export interface SimStats {
   tornWrites: number;
   snapshotsSent: number;
   confChanges: number;
+  /** How long after the heal the cluster first settled (one leader that every member follows); -1: never. */
+  settledMs: number;
   finalCommit: number;
   /** How often each fault of sim-faults.ts and the network's late copies fired, by name. */
   faults: Record<string, number>;
@@ -72,6 +74,7 @@ export class SimWorld {
     tornWrites: 0,
     snapshotsSent: 0,
     confChanges: 0,
+    settledMs: -1,
     finalCommit: 0,
     faults: {},
     machine: {},
