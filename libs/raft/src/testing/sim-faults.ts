@@ -17,7 +17,9 @@ import type { SimWorld } from './sim-world';
  * (derived from the seed, not from the world's), so that the first series' draws stay where they
  * were: crashes inside a Ready aimed at a vote or an acknowledged append, a leader cut off from its
  * peers while clients keep reading through it, races of membership changes, and per seed the
- * profiles of lockstep clocks, frequent compaction and late copies of snapshot traffic.
+ * profiles of lockstep clocks, frequent compaction and late copies of snapshot traffic. A third,
+ * with a stream and a schedule of its own again, aims a configuration change at the moment a new
+ * leader is elected.
  */
 export class FaultInjector {
   private healed = false;
@@ -30,6 +32,10 @@ export class FaultInjector {
   /** The second series' schedule and choices; `crashRng` draws the crash points it arms. */
   private readonly xrng: Rng;
   private readonly crashRng: Rng;
+  /** The election-window fault's draws (see {@link electionWindowFault}). */
+  private readonly windowRng: Rng;
+  /** Armed by that fault: the next leader elected other than `oldLeader` proposes a removal at once. */
+  private changeOnElection: { oldLeader: NodeId; removed: NodeId; until: number } | null = null;
 
   /**
    * `churn`: the seed's churn profile, where leaders die within milliseconds of election (see the
@@ -49,6 +55,7 @@ export class FaultInjector {
     this.xrng = root.fork();
     this.crashRng = root.fork();
     const replayRng = root.fork();
+    this.windowRng = root.fork();
     // Lockstep: every clock ticks at the same instants and every message takes the same time, so
     // that only the core's randomised election timeouts break the symmetry between candidates.
     if (!churn && profile.chance(0.12)) {
@@ -66,6 +73,7 @@ export class FaultInjector {
       this.count('snapshotReplaySeeds');
     }
     world.at(this.xrng.int(300, 1000), () => this.scheduleTargetedFault());
+    if (this.windowRng.chance(0.5)) world.at(this.windowRng.int(500, 3000), () => this.scheduleElectionWindowFault());
   }
 
   private count(name: string): void {
@@ -87,6 +95,12 @@ export class FaultInjector {
   /** Called when a node becomes leader: while leaders are being killed, it may crash soon and come back. */
   onLeaderElected(node: SimNode): void {
     const world = this.world;
+    const armed = this.changeOnElection;
+    if (armed !== null && node.id !== armed.oldLeader && world.now <= armed.until && !this.healed) {
+      this.changeOnElection = null;
+      // The next event at this instant: the leader's no-op cannot have committed (a round trip takes 1 ms or more).
+      world.at(world.now, () => this.proposeInElectionWindow(node, armed.removed));
+    }
     if (!this.healed && world.rng.chance(this.leaderKillRate)) {
       const inc = node.incarnation;
       world.at(world.now + world.rng.int(1, 15), () => {
@@ -348,21 +362,94 @@ export class FaultInjector {
       change = { type: 'remove', id: xrng.pick(conf.learners) };
     } else return;
     this.count('raceProposals');
-    try {
-      core.proposeConfChange(change);
-    } catch (err) {
-      if (!(err instanceof RaftError)) throw err;
+    if (!this.proposeChange(node, change, 'race')) {
       this.count('raceRefused');
-      world.trace(`FAULT race: ${change.type} ${change.id} via ${node.id} refused: ${err.message}`);
       return;
     }
     world.trace(`FAULT race: ${change.type} ${change.id} via ${node.id} (term ${core.term})`);
-    world.stats.confChanges++;
     if (change.type === 'addLearner') {
       driver.addNode(change.id, { voters: [], learners: [], addresses: {} });
       // The new node joins the side of the partition that does not name it.
       if (network.blocked.size > 0) network.partition(network.lastSide ?? []);
     }
     driver.afterEvent(node);
+  }
+
+  // ---------------------------------------------------------------- the third series (own stream)
+
+  /** One election-window fault now, then another 800-2000 ms later, until the faulty phase ends. */
+  private scheduleElectionWindowFault(): void {
+    if (this.healed || this.world.now >= this.world.opts.faultMs) return;
+    this.electionWindowFault();
+    this.world.at(this.world.now + this.windowRng.int(800, 2000), () => this.scheduleElectionWindowFault());
+  }
+
+  /**
+   * A configuration change right after an election, before the new leader has committed an entry of
+   * its term. The leader of a 4-voter configuration proposes removing a voter and is cut off at once,
+   * so that the change stays uncommitted in its log; the next leader elected proposes removing another
+   * voter the moment it wins (see onLeaderElected). Both changes are made from the same configuration
+   * and two removals of four leave disjoint majorities, which the configuration check sees at once:
+   * only the rule that a leader commits an entry of its term first (the core refuses the second change
+   * until then) makes the first change dead before the second is made. Other sizes are brought
+   * towards four voters first: a removal from five, a promotion (or a new learner) with three.
+   */
+  private electionWindowFault(): void {
+    const { world, network, driver } = this;
+    const rng = this.windowRng;
+    const l = world.leader();
+    if (l === undefined) return;
+    const core = l.core!;
+    const { voters, learners } = core.conf;
+    const others = voters.filter((v) => v !== l.id);
+    let change: ConfChange;
+    if (voters.length === 4 || voters.length === 5) change = { type: 'remove', id: rng.pick(others) };
+    else if (voters.length === 3 && learners.length > 0) change = { type: 'promote', id: rng.pick(learners) };
+    else if (voters.length === 3) {
+      const id = `n${this.nextNodeNumber++}`;
+      change = { type: 'addLearner', id, address: `sim://${id}` };
+    } else return;
+    this.count('electionWindow');
+    if (!this.proposeChange(l, change, 'election window')) return;
+    if (change.type === 'addLearner') {
+      driver.addNode(change.id, { voters: [], learners: [], addresses: {} });
+      if (network.blocked.size > 0) network.partition(network.lastSide ?? []);
+    }
+    if (voters.length === 4) {
+      // Cut off before its appends of the change leave: the change stays in its log alone.
+      network.partition([l.id]);
+      this.changeOnElection = { oldLeader: l.id, removed: change.id, until: world.now + 1500 };
+      this.count('electionWindowArmed');
+    }
+    world.trace(`FAULT election window: ${change.type} ${change.id} via ${l.id} (term ${core.term})${voters.length === 4 ? `, ${l.id} cut off; the next leader proposes a removal at once` : ''}`);
+    driver.afterEvent(l);
+  }
+
+  /** The armed second change: `node` has just won its election; the core must refuse any change yet. */
+  private proposeInElectionWindow(node: SimNode, removed: NodeId): void {
+    const core = node.core;
+    if (this.healed || core === null || core.role !== 'leader') return;
+    const candidates = core.conf.voters.filter((v) => v !== node.id && v !== removed);
+    if (candidates.length === 0) return;
+    const victim = this.windowRng.pick(candidates);
+    if (!this.proposeChange(node, { type: 'remove', id: victim }, 'election window, at its election')) {
+      this.count('electionWindowRefused');
+      return;
+    }
+    this.world.trace(`FAULT election window: remove ${victim} via ${node.id} at its election (term ${core.term})`);
+    this.driver.afterEvent(node);
+  }
+
+  /** Proposes `change` on `node`'s core; a refusal (a RaftError) is traced under `fault` and returns false. */
+  private proposeChange(node: SimNode, change: ConfChange, fault: string): boolean {
+    try {
+      node.core!.proposeConfChange(change);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      this.world.trace(`FAULT ${fault}: ${change.type} ${change.id} via ${node.id} refused: ${err.message}`);
+      return false;
+    }
+    this.world.stats.confChanges++;
+    return true;
   }
 }
