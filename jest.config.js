@@ -61,9 +61,14 @@ module.exports = {
       ...project,
       displayName: other,
       testMatch: ['<rootDir>/libs/raft-cluster/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/test/e2e/*.e2e.spec.ts'],
-      // Event processors do no HTTP of their own beyond what the other end-to-end tests cover on both
-      // platforms: their process-level tests (a minute of CPU on 2 cores) run once.
-      testPathIgnorePatterns: [...project.testPathIgnorePatterns, '<rootDir>/test/e2e/order-notify.e2e.spec.ts', '<rootDir>/test/e2e/chat-transcript.e2e.spec.ts'],
+      // No HTTP platform in them, or none beyond what the other end-to-end tests cover on both: the
+      // simulator on the CQRS state machine, and the event processors' process-level tests run once.
+      testPathIgnorePatterns: [
+        ...project.testPathIgnorePatterns,
+        '<rootDir>/libs/raft-cluster/test/sim-cqrs.spec.ts',
+        '<rootDir>/test/e2e/order-notify.e2e.spec.ts',
+        '<rootDir>/test/e2e/chat-transcript.e2e.spec.ts',
+      ],
       setupFiles: [`<rootDir>/test/support/platform-${other}.js`],
     },
   ],
