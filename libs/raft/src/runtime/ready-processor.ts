@@ -100,6 +100,11 @@ export class ReadyProcessor<Result> {
     return this.appliedIndex;
   }
 
+  /** Whether the Ready at the head is being finished (its applies running): a driver may wait for the end. */
+  get isFinishing(): boolean {
+    return this.finishing;
+  }
+
   /** Whether a Ready is begun and not yet finished. */
   get busy(): boolean {
     return this.inFlight.length > 0 || this.finishing;

@@ -220,7 +220,7 @@ export class NodeDriver {
   get settling(): boolean {
     if (!this.asyncApplies) return false;
     if (this.applying.size > 0) return true;
-    for (const n of this.world.nodes.values()) if (n.processor !== null && processorInternals(n.processor).finishing) return true;
+    for (const n of this.world.nodes.values()) if (n.processor?.isFinishing === true) return true;
     return false;
   }
 
@@ -301,12 +301,3 @@ export class NodeDriver {
   }
 }
 
-/**
- * The Ready processor's flag for a Ready being finished (its applies, then the `finished` port), read
- * (never written) to know when an async apply's chain is over. A renamed field fails loudly.
- */
-function processorInternals(p: ReadyProcessor<CommandResult>): { finishing: boolean } {
-  const internals = p as unknown as { finishing: unknown };
-  if (typeof internals.finishing !== 'boolean') throw new Error('ReadyProcessor has no boolean `finishing` any more: update the simulator');
-  return internals as { finishing: boolean };
-}
