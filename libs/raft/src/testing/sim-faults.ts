@@ -17,7 +17,8 @@ import type { SimWorld } from './sim-world';
  * (derived from the seed, not from the world's), so that the first series' draws stay where they
  * were: crashes inside a Ready aimed at a vote or an acknowledged append, a leader cut off from its
  * peers while clients keep reading through it, races of membership changes, and per seed the
- * profiles of lockstep clocks, frequent compaction and late copies of snapshot traffic. A third,
+ * profiles of lockstep clocks, frequent compaction, late copies of snapshot traffic and whole snapshot
+ * transfers delivered again once the follower has committed past them (from a stream of its own). A third,
  * with a stream and a schedule of its own again, aims a configuration change at the moment a new
  * leader is elected.
  */
@@ -56,6 +57,7 @@ export class FaultInjector {
     this.crashRng = root.fork();
     const replayRng = root.fork();
     this.windowRng = root.fork();
+    const transferRng = root.fork();
     // Lockstep: every clock ticks at the same instants and every message takes the same time, so
     // that only the core's randomised election timeouts break the symmetry between candidates.
     if (!churn && profile.chance(0.12)) {
@@ -71,6 +73,11 @@ export class FaultInjector {
     if (profile.chance(0.4)) {
       network.replay = { rate: profile.pick([0.2, 0.5]), rng: replayRng };
       this.count('snapshotReplaySeeds');
+    }
+    // Whole snapshot transfers delivered again once the follower has committed past them (its own stream).
+    if (transferRng.chance(0.75)) {
+      network.transferReplay = { rng: transferRng };
+      this.count('snapshotTransferReplaySeeds');
     }
     world.at(this.xrng.int(300, 1000), () => this.scheduleTargetedFault());
     if (this.windowRng.chance(0.5)) world.at(this.windowRng.int(500, 3000), () => this.scheduleElectionWindowFault());

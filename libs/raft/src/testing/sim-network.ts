@@ -1,4 +1,4 @@
-import { Message, NodeId } from '../core';
+import { Message, NodeId, SnapshotChunk } from '../core';
 import type { Rng } from './rng';
 import type { SimNode } from './sim-node';
 import type { SimWorld } from './sim-world';
@@ -22,6 +22,17 @@ export class SimNetwork {
    * caught up by appends since. Draws come from `replay.rng` only, so that other draws stay put.
    */
   replay: { rate: number; rng: Rng } | null = null;
+  /**
+   * Old whole snapshot transfers (a fault set per seed): the network keeps the whole snapshot a leader
+   * starts sending to a follower (every chunk of it, cut as the leader cuts them) and delivers all of
+   * it again, in order, once the follower's commit index has moved past that snapshot's index while
+   * the follower has not compacted up to it: the window in which only the commit-index check keeps a
+   * follower from installing an older snapshot and going back in time. Draws come from
+   * `transferReplay.rng` only, so that other draws stay put.
+   */
+  transferReplay: { rng: Rng } | null = null;
+  /** Per follower, the whole transfers kept for a replay (the latest few). */
+  private readonly keptTransfers = new Map<NodeId, { chunks: SnapshotChunk[]; at: number }[]>();
   /** The side of the last `partition` (a node added later joins the other side). */
   lastSide: NodeId[] | null = null;
 
@@ -38,7 +49,10 @@ export class SimNetwork {
       // The driver fills chunk bytes from its snapshot store; the core only chose the range.
       if (from.disk.snapshot.index !== m.meta.index) return;
       m = { ...m, data: from.disk.snapshotData.subarray(m.offset, m.offset + m.length) };
-      if (m.offset === 0) world.stats.snapshotsSent++;
+      if (m.offset === 0) {
+        world.stats.snapshotsSent++;
+        this.keepTransfer(from, m);
+      }
     }
     const link = `${m.from}>${m.to}`;
     if (this.blocked.has(link) || world.netRng.chance(this.dropRate)) return;
@@ -68,7 +82,49 @@ export class SimNetwork {
       if (to === undefined || to.core === null || this.blocked.has(link)) return;
       onDeliver?.();
       this.deliver(to, m);
+      if (this.transferReplay !== null) this.maybeReplayTransfer(to);
     });
+  }
+
+  /** Keeps the whole snapshot whose first chunk `first` the leader `from` is sending: every chunk of it, as the leader cuts them. */
+  private keepTransfer(from: SimNode, first: SnapshotChunk): void {
+    if (this.transferReplay === null) return;
+    const data = from.disk.snapshotData;
+    const size = first.meta.size;
+    const step = Math.max(1, first.length);
+    const chunks: SnapshotChunk[] = [];
+    for (let offset = 0; ; offset += step) {
+      const length = Math.min(step, size - offset);
+      chunks.push({ ...first, offset, length, data: data.subarray(offset, offset + length), done: offset + length >= size });
+      if (offset + length >= size) break;
+    }
+    const kept = this.keptTransfers.get(first.to) ?? [];
+    kept.push({ chunks, at: this.world.now });
+    if (kept.length > 4) kept.shift();
+    this.keptTransfers.set(first.to, kept);
+    this.world.stats.faults.snapshotTransfersKept = (this.world.stats.faults.snapshotTransfersKept ?? 0) + 1;
+  }
+
+  /**
+   * After a delivery to `to`: a kept transfer of a snapshot below its commit index and above its own
+   * snapshot's arrives again within a millisecond, every chunk in order (an earlier attempt arriving
+   * late, after the follower caught up by appends). Each kept transfer is replayed at most once.
+   */
+  private maybeReplayTransfer(to: SimNode): void {
+    const kept = this.keptTransfers.get(to.id);
+    const log = to.core?.log;
+    if (kept === undefined || log === undefined) return;
+    const i = kept.findIndex(({ chunks }) => chunks[0].meta.index < log.commit && chunks[0].meta.index > log.snapshot.index);
+    if (i < 0) return;
+    const [{ chunks, at: keptAt }] = kept.splice(i, 1);
+    const world = this.world;
+    const at = world.now + this.transferReplay!.rng.int(0, 1);
+    for (const c of chunks) {
+      this.deliverAt(at, c, c.offset !== 0 ? undefined : () => {
+        world.stats.faults.snapshotTransferReplays = (world.stats.faults.snapshotTransferReplays ?? 0) + 1;
+        world.trace(`FAULT old snapshot transfer ${c.from} -> ${c.to} again (snapshot ${c.meta.index} of t=${keptAt}ms, ${chunks.length} chunks; commit ${log.commit})`);
+      });
+    }
   }
 
   /** Cuts every link between `side` and the other nodes, both ways, and heals every other cut. */
