@@ -153,33 +153,21 @@ export class RaftClusterMetrics {
         return [];
       }
     };
-    const checkpoint = new Gauge({
-      name: 'raft_event_processor_checkpoint_index',
-      help: 'Log index of the last event each event processor handled on this node',
-      labelNames: ['processor'],
-      registers,
-      collect: () => {
-        for (const p of processors()) checkpoint.set({ processor: p.name }, p.checkpointIndex);
-      },
-    });
-    const lag = new Gauge({
-      name: 'raft_event_processor_lag_events',
-      help: 'Events held for each event processor that it has not handled yet',
-      labelNames: ['processor'],
-      registers,
-      collect: () => {
-        for (const p of processors()) lag.set({ processor: p.name }, p.lag);
-      },
-    });
-    const failing = new Gauge({
-      name: 'raft_event_processor_failing',
-      help: '1 while an event processor keeps failing on the same event (it retries with back-off), else 0',
-      labelNames: ['processor'],
-      registers,
-      collect: () => {
-        for (const p of processors()) failing.set({ processor: p.name }, p.failing ? 1 : 0);
-      },
-    });
+    // One gauge per figure, each read from the processors at scrape time.
+    const processorGauge = (name: string, help: string, value: (p: ProcessorMetricsSource) => number): void => {
+      const gauge: Gauge<'processor'> = new Gauge({
+        name,
+        help,
+        labelNames: ['processor'],
+        registers,
+        collect: () => {
+          for (const p of processors()) gauge.set({ processor: p.name }, value(p));
+        },
+      });
+    };
+    processorGauge('raft_event_processor_checkpoint_index', 'Log index of the last event each event processor handled on this node', (p) => p.checkpointIndex);
+    processorGauge('raft_event_processor_lag_events', 'Events held for each event processor that it has not handled yet', (p) => p.lag);
+    processorGauge('raft_event_processor_failing', '1 while an event processor keeps failing on the same event (it retries with back-off), else 0', (p) => (p.failing ? 1 : 0));
     this.processorFailures = new Counter({
       name: 'raft_event_processor_failures_total',
       help: 'Failed deliveries of an event to an event processor (each is retried)',

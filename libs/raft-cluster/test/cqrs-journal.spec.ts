@@ -4,6 +4,7 @@ import { recordRaisedEvent, requireApplyContext } from '../src/cqrs/apply-contex
 import { CqrsStateMachine } from '../src/cqrs/cqrs-state-machine';
 import { encodeBatchRequest, encodeCommandRequest, encodeEnvelope, stampRequest } from '../src/cqrs/envelope';
 import { EventJournal, JournalEvent } from '../src/processors/event-journal';
+import { quietApplyHost } from './support';
 
 @Replicated('journal-test.raise')
 class Raise {
@@ -31,23 +32,15 @@ function machine(): { sm: CqrsStateMachine; journal: EventJournal } {
   const journal = new EventJournal({ names: new Set(['journal-test.raised']), maxEventLag: 100, maxBytes: 1 << 30, consumers: null });
   const store = new InMemoryStore<number>();
   const sm = new CqrsStateMachine(
-    {
-      executeHandler: async (cmd) => {
-        const c = cmd as Raise;
-        requireApplyContext();
-        store.set(c.key, c.events);
-        for (let i = 0; i < c.events; i++) recordRaisedEvent(new Raised(c.key, i));
-        recordRaisedEvent(new NobodyListens(c.key));
-        if (c.fail) throw new Error('refused');
-        return c.key;
-      },
-      publishLocal: () => undefined,
-      handlersReady: async () => undefined,
-      isLeader: () => false,
-      proposeDigest: () => undefined,
-      onDivergence: () => undefined,
-      warn: () => undefined,
-    },
+    quietApplyHost(async (cmd) => {
+      const c = cmd as Raise;
+      requireApplyContext();
+      store.set(c.key, c.events);
+      for (let i = 0; i < c.events; i++) recordRaisedEvent(new Raised(c.key, i));
+      recordRaisedEvent(new NobodyListens(c.key));
+      if (c.fail) throw new Error('refused');
+      return c.key;
+    }),
     new Map([['journal-test', store]]),
     { maxSessions: 100, digestInterval: 1000, journal },
   );

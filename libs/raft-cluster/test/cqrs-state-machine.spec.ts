@@ -2,6 +2,7 @@ import { EntryType, type Entry } from '@raft-cqrs/raft';
 import { InMemoryStore, Replicated, requireApplyContext } from '../src';
 import { CqrsStateMachine } from '../src/cqrs/cqrs-state-machine';
 import { decodeEnvelope, encodeCommandRequest, encodeEnvelope, requestHash, stampRequest } from '../src/cqrs/envelope';
+import { quietApplyHost } from './support';
 
 @Replicated('unit.add')
 class AddCommand {
@@ -16,23 +17,15 @@ function machine(maxSessions = 100, digestInterval = 1000) {
   const store = new InMemoryStore<number>();
   const applied: string[] = [];
   const sm = new CqrsStateMachine(
-    {
-      executeHandler: async (cmd) => {
-        const c = cmd as AddCommand;
-        expect(c).toBeInstanceOf(AddCommand);
-        if (c.n < 0) throw new Error('negative');
-        const ctx = requireApplyContext();
-        applied.push(`${ctx.index}:${c.key}`);
-        store.set(c.key, (store.get(c.key) ?? 0) + c.n);
-        return { key: c.key, total: store.get(c.key), id: ctx.newId(), at: ctx.timestamp };
-      },
-      publishLocal: () => undefined,
-      handlersReady: async () => undefined,
-      isLeader: () => false,
-      proposeDigest: () => undefined,
-      onDivergence: () => undefined,
-      warn: () => undefined,
-    },
+    quietApplyHost(async (cmd) => {
+      const c = cmd as AddCommand;
+      expect(c).toBeInstanceOf(AddCommand);
+      if (c.n < 0) throw new Error('negative');
+      const ctx = requireApplyContext();
+      applied.push(`${ctx.index}:${c.key}`);
+      store.set(c.key, (store.get(c.key) ?? 0) + c.n);
+      return { key: c.key, total: store.get(c.key), id: ctx.newId(), at: ctx.timestamp };
+    }),
     new Map([['unit', store]]),
     { maxSessions, digestInterval },
   );

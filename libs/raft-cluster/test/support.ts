@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import { Injectable, INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
 import { Test, TestingModule } from '@nestjs/testing';
 import type { ApplyContext, Entry, StateMachine } from '@raft-cqrs/raft';
+import type { CqrsApplyHost } from '../src/cqrs/cqrs-state-machine';
 import { createHttpAdapter, HttpAdapterOptions, HttpPlatform, httpPlatform, RAFT_STATE_MACHINE, RaftClusterModule, RaftClusterModuleOptions, RaftClusterService } from '../src';
 
 /** The platform the in-process tests run on: HTTP_PLATFORM, as the sample apps read it (default fastify). */
@@ -174,4 +175,17 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A CQRS state machine's host for unit tests: runs commands with `executeHandler`; a follower that publishes, proposes and reports nothing. */
+export function quietApplyHost(executeHandler: CqrsApplyHost['executeHandler']): CqrsApplyHost {
+  return {
+    executeHandler,
+    publishLocal: () => undefined,
+    handlersReady: async () => undefined,
+    isLeader: () => false,
+    proposeDigest: () => undefined,
+    onDivergence: () => undefined,
+    warn: () => undefined,
+  };
 }

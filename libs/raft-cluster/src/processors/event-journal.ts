@@ -49,8 +49,8 @@ export interface EventJournalOptions {
  * not handled yet, and every node holds the same ones at the same index. It also holds the checkpoints of
  * the `once` processors, which reach it through the log.
  *
- * Bounded: events older than `maxEventLag` entries, and the oldest beyond `maxBytes`, are dropped, and the position of the newest dropped
- * event is remembered, so that a processor whose checkpoint lies before it learns that it missed events
+ * Bounded: events older than `maxEventLag` entries, and the oldest beyond `maxBytes`, are dropped, and
+ * the position of the newest dropped event is remembered, so that a processor whose checkpoint lies before it learns that it missed events
  * (and is reset) instead of silently skipping them.
  */
 export class EventJournal {
@@ -106,10 +106,6 @@ export class EventJournal {
   /** The newest dropped event when events after `position` were dropped (the processor missed them), else null. */
   missedAfter(position: EventPosition | null): EventPosition | null {
     return comparePositions(this.dropped, position) > 0 ? this.dropped : null;
-  }
-
-  get newest(): EventPosition | null {
-    return this.size > 0 ? this.events[this.events.length - 1] : this.dropped;
   }
 
   /** Calls `listener` after each apply that added events; returns the unsubscribe. */

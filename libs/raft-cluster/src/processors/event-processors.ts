@@ -64,10 +64,6 @@ export class EventProcessors {
     );
   }
 
-  get count(): number {
-    return this.runners.length;
-  }
-
   /** Starts the `every-node` processors after their stored checkpoints, and the `once` ones if this node leads. */
   async start(): Promise<void> {
     for (const runner of this.runners) {

@@ -27,7 +27,7 @@ export function discoverProcessors(discovery: DiscoveryService): DiscoveredProce
 }
 
 /** The most bytes of event fields the journal keeps, whatever `maxEventLag` allows. */
-export const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
+const JOURNAL_MAX_BYTES = 64 * 1024 * 1024;
 
 /** The journal that keeps what these processors handle. */
 export function journalFor(processors: readonly DiscoveredProcessor[], maxEventLag: number): EventJournal {
